@@ -1,0 +1,1 @@
+"""The `control-room` command line: parses arguments and calls the engine."""

@@ -1,0 +1,165 @@
+"""`control-room` argument parsing and dispatch; user errors become one line and exit code 1.
+
+Exit codes: 0 success, 1 a refused request (bad value, unknown task, conflict, store problem),
+2 a malformed command line, 70 an internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from control_room import __version__
+from control_room.cli import commands
+from control_room.domain import ControlRoomError, InvalidInput, Status
+
+PROG = "control-room"
+
+
+# Field names of the domain -> the `task add` flags that set them, for error messages.
+FLAGS = {
+    "capabilities": "--capability",
+    "checks": "--check",
+    "depends_on": "--depends-on",
+    "max_attempts": "--max-attempts",
+} | {name: f"--{name}" for name in ("id", "title", "description", "project", "priority", "type")}
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand."""
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="data directory (default: $CONTROL_ROOM_HOME or ./.control-room)",
+    )
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="config file (default: control-room.toml in the data directory)",
+    )
+    return common
+
+
+def build_parser() -> Parser:
+    common = _common()
+    parser = Parser(
+        prog=PROG,
+        parents=[common],
+        description="Coordinate AI coding agents: a task registry with leases, and its doors.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def command(parent: argparse._SubParsersAction[Parser], name: str, help: str) -> Parser:
+        return parent.add_parser(name, help=help, description=help, parents=[common])
+
+    command(sub, "init", "create the data directory, default config and operator token")
+
+    task = command(sub, "task", "add, import, list, show and steer tasks")
+    tasks = task.add_subparsers(dest="task_command", metavar="ACTION", parser_class=Parser)
+    tasks.required = True
+    add = command(tasks, "add", "add a task; prints its id")
+    add.add_argument("--title", required=True)
+    add.add_argument("--id", help="a task id (default: a generated T-XXXXXX)")
+    add.add_argument("--description")
+    add.add_argument("--project")
+    add.add_argument("--priority", help="P0|P1|P2|P3 or P0-CRITICAL|P1-HIGH|P2-MEDIUM|P3-LOW")
+    add.add_argument("--type", help="implementation, architecture, strategic, testing, ...")
+    add.add_argument("--capability", action="append", dest="capabilities", metavar="C")
+    add.add_argument("--criteria", action="append", metavar="TEXT")
+    add.add_argument("--check", action="append", dest="checks", metavar="CMD")
+    add.add_argument("--depends-on", action="append", metavar="ID")
+    add.add_argument("--manual", action="store_true", default=None)
+    add.add_argument("--max-attempts", type=int, metavar="N")
+
+    imp = command(tasks, "import", "add every task in a JSON or TOML file, all or nothing")
+    imp.add_argument("file")
+
+    listing = command(tasks, "list", "list tasks by priority, then age")
+    listing.add_argument("--status", type=_status, help="only tasks in this status")
+    listing.add_argument("--json", action="store_true")
+
+    show = command(tasks, "show", "a task with its history")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+
+    command(tasks, "approve", "approve a task awaiting approval (or unblock one)").add_argument("id")
+    reject = command(tasks, "reject", "reject a task awaiting approval")
+    reject.add_argument("id")
+    reject.add_argument("--reason", required=True)
+    cancel = command(tasks, "cancel", "cancel a task (its holder's next write is refused)")
+    cancel.add_argument("id")
+    cancel.add_argument("--reason", default="")
+    command(tasks, "retry", "give a failed, cancelled or blocked task a fresh start").add_argument(
+        "id"
+    )
+
+    agent = command(sub, "agent", "list agents")
+    agents = agent.add_subparsers(dest="agent_command", metavar="ACTION", parser_class=Parser)
+    agents.required = True
+    command(agents, "list", "list registered agents").add_argument("--json", action="store_true")
+
+    events = command(sub, "events", "the event log, oldest first")
+    events.add_argument("--after", type=int, default=None, metavar="N", help="events after id N")
+    events.add_argument("--task", metavar="ID", help="only this task's events")
+    events.add_argument("--limit", type=int, default=50, metavar="N", help="default 50")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def _status(text: str) -> Status:
+    try:
+        return Status(text.strip().upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown status {text!r}: use one of {', '.join(Status)}"
+        ) from None
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        return _fail(f"{error} (see `{PROG} --help`)", 2)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return asyncio.run(commands.run(args))
+    except InvalidInput as error:
+        flag = FLAGS.get(error.field) if args.command == "task" else None
+        return _fail(f"{flag}: {error.detail}" if flag else error.message, 1)
+    except ControlRoomError as error:
+        return _fail(error.message, 1)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
+        return 0
+    except Exception as error:
+        if os.environ.get("CONTROL_ROOM_DEBUG"):
+            traceback.print_exc()
+        hint = "set CONTROL_ROOM_DEBUG=1 to see the traceback"
+        return _fail(f"internal error: {type(error).__name__}: {error} ({hint})", 70)

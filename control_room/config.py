@@ -1,0 +1,127 @@
+"""Where Control Room keeps its data, and the settings read from `control-room.toml`.
+
+The data directory is `--data-dir`, else `$CONTROL_ROOM_HOME`, else `./.control-room`. It holds
+registry.db, control-room.toml, operator.token (mode 0600), runs/ and worktrees/.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from control_room.domain import InvalidInput
+
+DEFAULT_HOME = ".control-room"
+HOME_ENV = "CONTROL_ROOM_HOME"
+
+DEFAULT_CONFIG = """\
+# Control Room settings. Every key is optional; the values below are the defaults.
+
+[store]
+# FULL: an acknowledged completion survives a crash or power loss (recommended).
+# NORMAL: faster; a power cut may lose the last moments of work.
+synchronous = "FULL"
+# How long a write waits for another process holding the registry (milliseconds).
+busy_timeout_ms = 10000
+
+[leases]
+# How long a claim lasts without progress or heartbeat before the task is reclaimed.
+seconds = 300
+
+[server]
+host = "127.0.0.1"
+port = 3003
+# A secret that lets outside agents register without the operator token.
+# registration_secret = "change-me"
+
+[screen]
+theme = "control-room-dark"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The data directory and the files in it."""
+
+    root: Path
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry.db"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "control-room.toml"
+
+    @property
+    def operator_token(self) -> Path:
+        return self.root / "operator.token"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def worktrees(self) -> Path:
+        return self.root / "worktrees"
+
+
+def resolve_home(data_dir: str | None = None) -> Home:
+    chosen = data_dir or os.environ.get(HOME_ENV) or DEFAULT_HOME
+    return Home(Path(chosen).expanduser().absolute())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    synchronous: str = "FULL"
+    busy_timeout_ms: int = 10_000
+    lease_seconds: float = 300.0
+    host: str = "127.0.0.1"
+    port: int = 3003
+    registration_secret: str | None = None
+    theme: str = "control-room-dark"
+
+
+# (section, key) -> (Settings field, accepted type)
+_KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
+    ("store", "synchronous"): ("synchronous", str),
+    ("store", "busy_timeout_ms"): ("busy_timeout_ms", int),
+    ("leases", "seconds"): ("lease_seconds", (int, float)),
+    ("server", "host"): ("host", str),
+    ("server", "port"): ("port", int),
+    ("server", "registration_secret"): ("registration_secret", str),
+    ("screen", "theme"): ("theme", str),
+}
+
+
+def load_settings(path: Path) -> Settings:
+    """Settings from a TOML file (a missing file gives the defaults); errors name file and key."""
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InvalidInput(str(path), f"cannot read the config: {error}") from None
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise InvalidInput(f"{path}: {section}", "expected a [section] table")
+        for key, value in table.items():
+            known = _KEYS.get((section, key))
+            if known is None:
+                raise InvalidInput(f"{path}: {section}.{key}", "unknown setting")
+            name, kind = known
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise InvalidInput(f"{path}: {section}.{key}", f"has the wrong type ({value!r})")
+            values[name] = value
+    settings = Settings(**values)
+    if settings.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise InvalidInput(f"{path}: store.synchronous", "use FULL, NORMAL, EXTRA or OFF")
+    if settings.lease_seconds <= 0 or settings.busy_timeout_ms < 0:
+        raise InvalidInput(f"{path}: leases.seconds", "must be positive")
+    if not 0 < settings.port < 65536:
+        raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
+    return settings

@@ -1,0 +1,143 @@
+"""Plain records passed around Control Room: tasks, agents, leases, events, decisions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from control_room.domain.priority import Priority
+from control_room.domain.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a task, under which fencing epoch, until when (unix seconds)."""
+
+    task_id: str
+    agent_id: str
+    epoch: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    title: str
+    status: Status
+    priority: Priority = Priority.P2
+    description: str = ""
+    project: str = ""
+    type: str = "implementation"
+    capabilities: tuple[str, ...] = ()
+    criteria: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    manual: bool = False
+    max_attempts: int = 3
+    approved: bool = False
+    attempts: int = 0
+    epoch: int = 0
+    agent_id: str | None = None
+    lease_expires_at: float | None = None
+    progress: int = 0
+    note: str = ""
+    reason: str = ""
+    feedback: str = ""
+    summary: str = ""
+    files: tuple[str, ...] = ()
+    hours: float | None = None
+    created_by: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def lease(self) -> Lease | None:
+        if self.agent_id is None or self.lease_expires_at is None:
+            return None
+        return Lease(self.id, self.agent_id, self.epoch, self.lease_expires_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("capabilities", "criteria", "checks", "depends_on", "files"):
+            data[key] = list(data[key])
+        data["status"] = str(self.status)
+        data["priority"] = str(self.priority)
+        return data
+
+
+class AgentStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    name: str
+    capabilities: tuple[str, ...] = ()
+    runtime: str = "external"
+    status: AgentStatus = AgentStatus.ACTIVE
+    created_at: float = 0.0
+    last_seen: float | None = None
+    task_id: str | None = None  # the task it holds now, if any
+
+    def can_take(self, required: tuple[str, ...]) -> bool:
+        """An agent fits a task when it has every required capability (`*` fits all)."""
+        return "*" in self.capabilities or set(required) <= set(self.capabilities)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["capabilities"] = list(self.capabilities)
+        data["status"] = str(self.status)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the append-only history: who did what to which task, when and why."""
+
+    id: int
+    at: float
+    kind: str
+    actor: str
+    task_id: str | None = None
+    agent_id: str | None = None
+    from_status: Status | None = None
+    to_status: Status | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["from_status"] = self.from_status and str(self.from_status)
+        data["to_status"] = self.to_status and str(self.to_status)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a successful claim returns: the task as claimed and its lease."""
+
+    task: Task
+    lease: Lease
+
+
+class Decision(StrEnum):
+    SPAWN = "spawn"
+    AWAIT_APPROVAL = "await_approval"
+    WAIT_FOR_CLAIM = "wait_for_claim"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """What the routing policy decided for a task, by which rule, and one sentence of why."""
+
+    task_id: str
+    decision: Decision
+    rule: str
+    why: str
+    agent_type: str | None = None
+    runtime: str | None = None
+    at: float = 0.0

@@ -1,0 +1,96 @@
+"""The task status machine: one explicit table of which action moves a task from where to where.
+
+The store consults `require` before every write, so a transition that is not in TRANSITIONS can
+never happen, whichever front end asked for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from control_room.domain.errors import Conflict
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    AVAILABLE = "AVAILABLE"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    CLAIMED = "CLAIMED"
+    IN_PROGRESS = "IN_PROGRESS"
+    VALIDATING = "VALIDATING"
+    COMPLETED = "COMPLETED"
+    BLOCKED = "BLOCKED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Action(StrEnum):
+    READY = "ready"  # every dependency completed
+    AWAIT_APPROVAL = "await_approval"  # routing holds the task for the operator
+    APPROVE = "approve"
+    REJECT = "reject"
+    CLAIM = "claim"
+    PROGRESS = "progress"
+    COMPLETE = "complete"  # hand in: VALIDATING when the task has checks, else COMPLETED
+    VERDICT = "verdict"  # checks ran: COMPLETED, or back to AVAILABLE (FAILED when out of attempts)
+    RELEASE = "release"  # the holder gives up: AVAILABLE, or FAILED when out of attempts
+    EXPIRE = "expire"  # the lease ran out: same targets as release
+    BLOCK = "block"
+    CANCEL = "cancel"
+    RETRY = "retry"  # operator: a fresh start, PENDING when dependencies are not done
+
+
+S = Status
+HELD = (S.CLAIMED, S.IN_PROGRESS)
+"""Statuses in which an agent holds a live lease."""
+FINAL = (S.COMPLETED, S.FAILED, S.CANCELLED)
+"""Statuses no agent or loop leaves by itself (only an operator's retry does, not for COMPLETED)."""
+
+_AFTER_FAILURE = (S.AVAILABLE, S.FAILED)
+_RESTART = (S.AVAILABLE, S.PENDING)
+
+TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
+    Action.READY: {S.PENDING: (S.AVAILABLE,)},
+    Action.AWAIT_APPROVAL: {S.AVAILABLE: (S.AWAITING_APPROVAL,)},
+    Action.APPROVE: {S.AWAITING_APPROVAL: (S.AVAILABLE,), S.BLOCKED: (S.AVAILABLE,)},
+    Action.REJECT: {S.AWAITING_APPROVAL: (S.CANCELLED,), S.BLOCKED: (S.CANCELLED,)},
+    Action.CLAIM: {S.AVAILABLE: (S.CLAIMED,)},
+    Action.PROGRESS: {S.CLAIMED: (S.IN_PROGRESS,), S.IN_PROGRESS: (S.IN_PROGRESS,)},
+    Action.COMPLETE: {s: (S.VALIDATING, S.COMPLETED) for s in HELD},
+    Action.VERDICT: {S.VALIDATING: (S.COMPLETED, *_AFTER_FAILURE)},
+    Action.RELEASE: {s: _AFTER_FAILURE for s in HELD},
+    Action.EXPIRE: {s: _AFTER_FAILURE for s in HELD},
+    Action.BLOCK: {s: (S.BLOCKED,) for s in HELD},
+    Action.CANCEL: {
+        s: (S.CANCELLED,)
+        for s in (S.PENDING, S.AVAILABLE, S.AWAITING_APPROVAL, *HELD, S.VALIDATING, S.BLOCKED)
+    },
+    Action.RETRY: {s: _RESTART for s in (S.BLOCKED, S.FAILED, S.CANCELLED)},
+}
+
+
+def allowed_from(action: Action) -> frozenset[Status]:
+    """The statuses from which `action` is legal."""
+    return frozenset(TRANSITIONS[action])
+
+
+def is_legal(action: Action, source: Status, target: Status) -> bool:
+    return target in TRANSITIONS[action].get(source, ())
+
+
+def require(action: Action, task_id: str, source: Status, target: Status | None = None) -> None:
+    """Raise Conflict unless `action` may move a task from `source` (to `target`, when given)."""
+    targets = TRANSITIONS[action].get(source)
+    if targets is None:
+        legal = ", ".join(sorted(TRANSITIONS[action]))
+        raise Conflict(
+            f"cannot {action.replace('_', ' ')} {task_id}: it is {source} (needs {legal})"
+        )
+    if target is not None and target not in targets:
+        raise AssertionError(f"illegal transition {source} -> {target} by {action}")
+
+
+def after_failed_attempt(attempts_so_far: int, max_attempts: int) -> Status:
+    """Where a task goes when an attempt ends without success: retry, or dead letter."""
+    return S.FAILED if attempts_so_far + 1 >= max_attempts else S.AVAILABLE

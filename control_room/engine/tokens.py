@@ -1,0 +1,23 @@
+"""Secrets: 256-bit random tokens, stored only as SHA-256 hashes, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_token(prefix: str = "cr") -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def new_agent_id() -> str:
+    return "A-" + secrets.token_hex(4)

@@ -1,0 +1,401 @@
+"""The registry's write operations, as plain functions run inside one SQLite transaction.
+
+Each operation receives a `Tx` (the connection, the time, and the events it writes) and either
+returns its result or raises a domain error; the writer (store/sqlite.py) wraps each one in a
+savepoint, so a refused operation changes nothing, and commits a whole batch at once. Every
+status change is checked against the domain's transition table and logged as one event.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from control_room.domain import (
+    Action,
+    Agent,
+    Claim,
+    Conflict,
+    Event,
+    InvalidInput,
+    Lease,
+    NotFound,
+    NothingToClaim,
+    Status,
+    Task,
+    TaskSpec,
+)
+from control_room.domain.specs import find_cycle, new_task_id
+from control_room.domain.status import HELD, after_failed_attempt, require
+from control_room.store import rows, sql
+
+FEEDBACK_MAX = 8_000
+
+
+class Tx:
+    """One operation's view of the open transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self.events: list[Event] = []
+
+    def log(
+        self,
+        kind: str,
+        actor: str,
+        *,
+        task_id: str | None = None,
+        agent_id: str | None = None,
+        transition: tuple[Status, Status] | None = None,
+        message: str = "",
+        **data: Any,
+    ) -> None:
+        source, target = transition or (None, None)
+        values = (self.now, kind, actor, task_id, agent_id, source, target, message)
+        (event_id,) = self.conn.execute(sql.INSERT_EVENT, (*values, json.dumps(data))).fetchone()
+        self.events.append(
+            Event(event_id, self.now, kind, actor, task_id, agent_id, source, target, message, data)
+        )
+
+    def task(self, task_id: str) -> Task:
+        row = self.conn.execute(sql.GET_TASK, (task_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return rows.task(row)
+
+    def save(
+        self, action: Action, before: Task, after: Task, kind: str, actor: str, **data: Any
+    ) -> Task:
+        """Write `after` over `before` (same epoch) and log the transition."""
+        require(action, before.id, before.status, after.status)
+        params = rows.task_params(after, self.now)
+        if self.conn.execute(sql.UPDATE_TASK, params).rowcount != 1:
+            raise Conflict(f"{before.id} changed while it was being written; try again")
+        message = data.pop("message", after.reason)
+        self.log(
+            kind,
+            actor,
+            task_id=after.id,
+            agent_id=data.pop("agent_id", before.agent_id),
+            transition=(before.status, after.status),
+            message=message,
+            **data,
+        )
+        if after.status is Status.COMPLETED:
+            self._ready_dependents(after.id)
+        return replace(after, updated_at=self.now)
+
+    def touch_agent(self, agent_id: str) -> tuple[str, ...]:
+        row = self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).fetchone()
+        if row is None:
+            raise NotFound(f"no active agent {agent_id}")
+        return tuple(json.loads(row[0]))
+
+    def _ready_dependents(self, task_id: str) -> None:
+        for (dependent,) in self.conn.execute(sql.READY_DEPENDENTS, (task_id,)).fetchall():
+            before = self.task(dependent)
+            after = replace(before, status=Status.AVAILABLE)
+            self.save(Action.READY, before, after, "ready", "registry", message=f"{task_id} done")
+
+
+def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> Task:
+    """The task, if `agent_id` holds it under `epoch` and `action` is legal now; else Conflict."""
+    tx.touch_agent(agent_id)
+    t = tx.task(task_id)
+    if t.agent_id != agent_id:
+        holder = f" (held by {t.agent_id})" if t.agent_id and t.status in HELD else ""
+        raise Conflict(f"{task_id} is not held by {agent_id}{holder}; claim a task first")
+    if t.epoch != epoch:
+        raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {t.epoch}; claim again")
+    require(action, task_id, t.status)
+    return t
+
+
+def _failed_attempt(t: Task, reason: str) -> Task:
+    """The task after an attempt that did not succeed: retried, or dead-lettered."""
+    status = after_failed_attempt(t.attempts, t.max_attempts)
+    if status is Status.FAILED:
+        reason = f"{reason} (attempt {t.attempts + 1} of {t.max_attempts}; no attempts left)"
+    return replace(
+        t,
+        status=status,
+        agent_id=None,
+        lease_expires_at=None,
+        attempts=t.attempts + 1,
+        reason=reason,
+    )
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+def create_tasks(tx: Tx, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
+    """All or nothing: every spec is checked against the registry before any is written."""
+    given = [s.id for s in specs if s.id is not None]
+    seen: set[str] = set()
+    for task_id in given:
+        if task_id in seen:
+            raise InvalidInput("id", f"{task_id} appears twice")
+        seen.add(task_id)
+        if tx.conn.execute(sql.TASK_EXISTS, (task_id,)).fetchone():
+            raise Conflict(f"task {task_id} already exists")
+    ids = [s.id or _unused_id(tx, seen) for s in specs]
+    seen.update(ids)
+    statuses: dict[str, str] = {}
+    for task_id, spec in zip(ids, specs, strict=True):
+        for dep in spec.depends_on:
+            row = None if dep in seen else tx.conn.execute(sql.TASK_EXISTS, (dep,)).fetchone()
+            if dep not in seen and row is None:
+                needed_by = spec.id or repr(spec.title)
+                raise InvalidInput("depends_on", f"no task {dep} (a dependency of {needed_by})")
+            if row is None or row[0] != Status.COMPLETED:
+                statuses[task_id] = Status.PENDING
+    cycle = find_cycle({task_id: s.depends_on for task_id, s in zip(ids, specs, strict=True)})
+    if cycle:
+        raise InvalidInput("depends_on", "dependency cycle: " + " -> ".join(cycle))
+    created = []
+    for task_id, spec in zip(ids, specs, strict=True):
+        tx.conn.execute(sql.INSERT_TASK, _insert_params(tx, task_id, spec, actor, statuses))
+        tx.conn.executemany(sql.INSERT_DEPENDENCY, [(task_id, dep) for dep in spec.depends_on])
+        tx.events.append(rows.event(tx.conn.execute(sql.CREATED_EVENT, (task_id,)).fetchone()))
+        created.append(tx.task(task_id))
+    return created
+
+
+def _unused_id(tx: Tx, taken: set[str]) -> str:
+    while True:
+        task_id = new_task_id()
+        if task_id not in taken and not tx.conn.execute(sql.TASK_EXISTS, (task_id,)).fetchone():
+            taken.add(task_id)
+            return task_id
+
+
+def _insert_params(
+    tx: Tx, task_id: str, spec: TaskSpec, actor: str, statuses: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "title": spec.title,
+        "description": spec.description,
+        "project": spec.project,
+        "priority": str(spec.priority),
+        "type": spec.type,
+        "capabilities": json.dumps(list(spec.capabilities)),
+        "criteria": json.dumps(list(spec.criteria)),
+        "checks": json.dumps(list(spec.checks)),
+        "manual": int(spec.manual),
+        "max_attempts": spec.max_attempts,
+        "status": str(statuses.get(task_id, Status.AVAILABLE)),
+        "actor": actor,
+        "now": tx.now,
+    }
+
+
+def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
+    """Atomically move one AVAILABLE task to CLAIMED under a new epoch and lease."""
+    capabilities = tx.touch_agent(agent_id)
+    held = tx.conn.execute(sql.HELD_BY_AGENT, (agent_id,)).fetchone()
+    if held:
+        raise Conflict(f"{agent_id} already holds {held[0]}: complete or release it first")
+    if task_id is None:
+        query = {"any": int("*" in capabilities), "capabilities": json.dumps(capabilities)}
+        row = tx.conn.execute(sql.NEXT_CLAIMABLE, query).fetchone()
+        if row is None:
+            fits = ", ".join(capabilities) or "none"
+            raise NothingToClaim(f"no available task fits this agent (capabilities: {fits})")
+        task_id = row[0]
+    before = tx.task(task_id)
+    if before.status in HELD:
+        raise Conflict(f"{task_id} is already claimed by {before.agent_id}")
+    require(Action.CLAIM, task_id, before.status)
+    expires = tx.now + lease_seconds
+    (epoch,) = tx.conn.execute(
+        sql.CLAIM, {"agent": agent_id, "expires": expires, "now": tx.now, "id": task_id}
+    ).fetchone()
+    after = replace(
+        before,
+        status=Status.CLAIMED,
+        agent_id=agent_id,
+        epoch=epoch,
+        lease_expires_at=expires,
+        progress=0,
+        note="",
+        updated_at=tx.now,
+    )
+    tx.log(
+        "claimed",
+        agent_id,
+        task_id=task_id,
+        agent_id=agent_id,
+        transition=(before.status, after.status),
+        epoch=epoch,
+        expires_at=expires,
+    )
+    return Claim(after, Lease(task_id, agent_id, epoch, expires))
+
+
+def progress(
+    tx: Tx, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float
+) -> Task:
+    before = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)
+    after = replace(
+        before,
+        status=Status.IN_PROGRESS,
+        progress=percent,
+        note=note,
+        lease_expires_at=tx.now + lease_seconds,
+    )
+    return tx.save(
+        Action.PROGRESS, before, after, "progress", agent_id, percent=percent, message=note
+    )
+
+
+def heartbeat(tx: Tx, task_id: str, agent_id: str, epoch: int, lease_seconds: float) -> Lease:
+    """Renew the lease without a status change; writes no event."""
+    t = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)
+    expires = tx.now + lease_seconds
+    tx.conn.execute(sql.RENEW_LEASE, (expires, task_id))
+    return Lease(t.id, agent_id, epoch, expires)
+
+
+def complete(
+    tx: Tx,
+    task_id: str,
+    agent_id: str,
+    epoch: int,
+    summary: str,
+    files: tuple[str, ...],
+    hours: float | None,
+) -> Task:
+    """Hand in: VALIDATING when the task has checks to run, COMPLETED otherwise."""
+    before = _held(tx, task_id, agent_id, epoch, Action.COMPLETE)
+    status = Status.VALIDATING if before.checks else Status.COMPLETED
+    after = replace(
+        before,
+        status=status,
+        lease_expires_at=None,
+        progress=100,
+        summary=summary,
+        files=files,
+        hours=hours,
+        reason="",
+    )
+    kind = "handed_in" if before.checks else "completed"
+    return tx.save(Action.COMPLETE, before, after, kind, agent_id, message=summary, hours=hours)
+
+
+def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: str) -> Task:
+    """The checks of a VALIDATING task ran: COMPLETED, or another attempt with the feedback."""
+    before = tx.task(task_id)
+    if before.epoch != epoch:
+        raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {before.epoch}")
+    require(Action.VERDICT, task_id, before.status)
+    if passed:
+        after = replace(before, status=Status.COMPLETED, reason="")
+        return tx.save(
+            Action.VERDICT, before, after, "checks_passed", actor, message="checks passed"
+        )
+    failed = _failed_attempt(before, "checks failed")
+    after = replace(failed, feedback=output[-FEEDBACK_MAX:])
+    return tx.save(Action.VERDICT, before, after, "checks_failed", actor, output=output[-2000:])
+
+
+def release(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
+    before = _held(tx, task_id, agent_id, epoch, Action.RELEASE)
+    after = _failed_attempt(before, reason)
+    return tx.save(Action.RELEASE, before, after, "released", agent_id)
+
+
+def block(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
+    before = _held(tx, task_id, agent_id, epoch, Action.BLOCK)
+    after = replace(
+        before, status=Status.BLOCKED, agent_id=None, lease_expires_at=None, reason=reason
+    )
+    return tx.save(Action.BLOCK, before, after, "blocked", agent_id)
+
+
+def expire_leases(tx: Tx) -> list[Task]:
+    """Every task whose lease ran out goes back to AVAILABLE (or FAILED), one attempt counted."""
+    expired = []
+    for row in tx.conn.execute(sql.EXPIRED_LEASES, (tx.now,)).fetchall():
+        before = rows.task(row)
+        reason = f"lease expired (agent {before.agent_id}, epoch {before.epoch})"
+        after = _failed_attempt(before, reason)
+        expired.append(tx.save(Action.EXPIRE, before, after, "expired", "reaper"))
+    return expired
+
+
+# -- operator actions --------------------------------------------------------------------------
+
+
+def await_approval(tx: Tx, task_id: str, why: str, actor: str) -> Task:
+    before = tx.task(task_id)
+    require(Action.AWAIT_APPROVAL, task_id, before.status)
+    after = replace(before, status=Status.AWAITING_APPROVAL, reason=why)
+    return tx.save(Action.AWAIT_APPROVAL, before, after, "awaiting_approval", actor)
+
+
+def approve(tx: Tx, task_id: str, actor: str) -> Task:
+    before = tx.task(task_id)
+    require(Action.APPROVE, task_id, before.status)
+    after = replace(before, status=Status.AVAILABLE, approved=True, reason="")
+    return tx.save(Action.APPROVE, before, after, "approved", actor, message=f"approved by {actor}")
+
+
+def reject(tx: Tx, task_id: str, reason: str, actor: str) -> Task:
+    before = tx.task(task_id)
+    require(Action.REJECT, task_id, before.status)
+    after = replace(before, status=Status.CANCELLED, reason=reason)
+    return tx.save(Action.REJECT, before, after, "rejected", actor)
+
+
+def cancel(tx: Tx, task_id: str, reason: str, actor: str) -> Task:
+    before = tx.task(task_id)
+    require(Action.CANCEL, task_id, before.status)
+    after = replace(
+        before, status=Status.CANCELLED, agent_id=None, lease_expires_at=None, reason=reason
+    )
+    return tx.save(Action.CANCEL, before, after, "cancelled", actor)
+
+
+def retry(tx: Tx, task_id: str, actor: str) -> Task:
+    """A fresh start with a full set of attempts; PENDING while dependencies are unfinished."""
+    before = tx.task(task_id)
+    require(Action.RETRY, task_id, before.status)
+    (unfinished,) = tx.conn.execute(sql.UNFINISHED_DEPENDENCIES, (task_id,)).fetchone()
+    status = Status.PENDING if unfinished else Status.AVAILABLE
+    after = replace(
+        before, status=status, agent_id=None, lease_expires_at=None, attempts=0, reason=""
+    )
+    return tx.save(Action.RETRY, before, after, "retried", actor, message=f"retried by {actor}")
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+def register_agent(
+    tx: Tx, agent_id: str, name: str, capabilities: tuple[str, ...], runtime: str, token_hash: str
+) -> Agent:
+    values = (agent_id, name, json.dumps(list(capabilities)), runtime, token_hash, tx.now)
+    tx.conn.execute(sql.INSERT_AGENT, values)
+    tx.log("agent_registered", name, agent_id=agent_id, message=f"{name} ({runtime})")
+    return Agent(agent_id, name, capabilities, runtime, created_at=tx.now)
+
+
+def revoke_agent(tx: Tx, agent_id: str, actor: str) -> Agent:
+    """Revoke the token; a task the agent holds is released at once (one attempt counted)."""
+    row = tx.conn.execute(sql.GET_AGENT, (agent_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no agent {agent_id}")
+    agent = rows.agent(row)
+    if agent.task_id:
+        held = tx.task(agent.task_id)
+        after = _failed_attempt(held, f"agent {agent_id} was revoked")
+        tx.save(Action.RELEASE, held, after, "released", actor)
+    tx.conn.execute(sql.REVOKE_AGENT, (agent_id,))
+    tx.log("agent_revoked", actor, agent_id=agent_id, message=f"{agent.name} revoked")
+    return rows.agent(tx.conn.execute(sql.GET_AGENT, (agent_id,)).fetchone())

@@ -1,0 +1,221 @@
+"""Every SQL statement Control Room runs: schema migrations first, then the named queries.
+
+Times are unix seconds (REAL). Lists are JSON text. The tasks table keeps the column names of
+the original design, so its documented shell statement still works:
+
+    INSERT INTO tasks (task_id, project_name, title, description, priority,
+                       required_capabilities, status, created_at)
+    VALUES ('T-TEST-001', 'central-mcp', '...', '...', 'P1-HIGH', '["frontend", "ui"]',
+            'AVAILABLE', datetime('now'));
+
+A trigger normalises such a row (long priority, text date) and logs its creation like any other.
+"""
+
+from __future__ import annotations
+
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+_STATUSES = (
+    "'PENDING', 'AVAILABLE', 'AWAITING_APPROVAL', 'CLAIMED', 'IN_PROGRESS', 'VALIDATING', "
+    "'COMPLETED', 'BLOCKED', 'FAILED', 'CANCELLED'"
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    f"""
+    CREATE TABLE tasks (
+        task_id TEXT PRIMARY KEY,
+        project_name TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL CHECK (length(trim(title)) > 0),
+        description TEXT NOT NULL DEFAULT '',
+        priority TEXT NOT NULL DEFAULT 'P2'
+            CHECK (upper(substr(priority, 1, 2)) IN ('P0', 'P1', 'P2', 'P3')),
+        task_type TEXT NOT NULL DEFAULT 'implementation',
+        required_capabilities TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(required_capabilities)),
+        acceptance_criteria TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(acceptance_criteria)),
+        checks TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(checks)),
+        manual INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
+        status TEXT NOT NULL DEFAULT 'AVAILABLE' CHECK (status IN ({_STATUSES})),
+        approved INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        epoch INTEGER NOT NULL DEFAULT 0,
+        agent_id TEXT,
+        lease_expires_at REAL,
+        progress INTEGER NOT NULL DEFAULT 0,
+        note TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        feedback TEXT NOT NULL DEFAULT '',
+        summary TEXT NOT NULL DEFAULT '',
+        files TEXT NOT NULL DEFAULT '[]',
+        hours REAL,
+        created_by TEXT NOT NULL DEFAULT 'sql',
+        created_at REAL NOT NULL DEFAULT ({_NOW}),
+        updated_at REAL
+    );
+    CREATE INDEX tasks_queue ON tasks (status, priority, created_at);
+    CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+    CREATE INDEX tasks_holders ON tasks (agent_id) WHERE agent_id IS NOT NULL;
+
+    CREATE TABLE task_dependencies (
+        task_id TEXT NOT NULL REFERENCES tasks (task_id),
+        depends_on TEXT NOT NULL REFERENCES tasks (task_id),
+        PRIMARY KEY (task_id, depends_on)
+    ) WITHOUT ROWID;
+    CREATE INDEX task_dependents ON task_dependencies (depends_on);
+
+    CREATE TABLE agents (
+        agent_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        capabilities TEXT NOT NULL DEFAULT '[]',
+        runtime TEXT NOT NULL DEFAULT 'external',
+        token_hash TEXT UNIQUE,
+        status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'REVOKED')),
+        created_at REAL NOT NULL DEFAULT ({_NOW}),
+        last_seen REAL
+    );
+
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        task_id TEXT,
+        agent_id TEXT,
+        from_status TEXT,
+        to_status TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        data TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE INDEX events_by_task ON events (task_id, id);
+
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+    CREATE TRIGGER tasks_normalise AFTER INSERT ON tasks
+    WHEN typeof(NEW.created_at) != 'real' OR NEW.priority != upper(substr(NEW.priority, 1, 2))
+    BEGIN
+        UPDATE tasks SET
+            created_at = CASE typeof(NEW.created_at)
+                WHEN 'text' THEN coalesce((julianday(NEW.created_at) - 2440587.5) * 86400.0, {_NOW})
+                ELSE CAST(NEW.created_at AS REAL) END,
+            priority = upper(substr(NEW.priority, 1, 2))
+        WHERE task_id = NEW.task_id;
+    END;
+
+    CREATE TRIGGER tasks_created AFTER INSERT ON tasks
+    BEGIN
+        INSERT INTO events (at, kind, actor, task_id, to_status, message)
+        VALUES (
+            CASE typeof(NEW.created_at) WHEN 'real' THEN NEW.created_at ELSE {_NOW} END,
+            'created', NEW.created_by, NEW.task_id, NEW.status, NEW.title
+        );
+    END;
+    """,
+)
+"""Schema scripts in order; PRAGMA user_version records how many have been applied."""
+
+TASK_COLUMNS = """
+    t.task_id, t.title, t.status, t.priority, t.description, t.project_name, t.task_type,
+    t.required_capabilities, t.acceptance_criteria, t.checks,
+    (SELECT json_group_array(d.depends_on) FROM task_dependencies d WHERE d.task_id = t.task_id)
+        AS depends_on,
+    t.manual, t.max_attempts, t.approved, t.attempts, t.epoch, t.agent_id, t.lease_expires_at,
+    t.progress, t.note, t.reason, t.feedback, t.summary, t.files, t.hours, t.created_by,
+    t.created_at, coalesce(t.updated_at, t.created_at) AS updated_at
+"""
+
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.task_id = ?"
+LIST_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks t"
+TASK_ORDER = " ORDER BY t.priority, t.created_at, t.task_id"
+TASK_EXISTS = "SELECT status FROM tasks WHERE task_id = ?"
+
+INSERT_TASK = """
+    INSERT INTO tasks (
+        task_id, title, description, project_name, priority, task_type, required_capabilities,
+        acceptance_criteria, checks, manual, max_attempts, status, created_by, created_at
+    ) VALUES (
+        :id, :title, :description, :project, :priority, :type, :capabilities,
+        :criteria, :checks, :manual, :max_attempts, :status, :actor, :now
+    )
+"""
+INSERT_DEPENDENCY = "INSERT INTO task_dependencies (task_id, depends_on) VALUES (?, ?)"
+CREATED_EVENT = (
+    "SELECT * FROM events WHERE task_id = ? AND kind = 'created' ORDER BY id DESC LIMIT 1"
+)
+
+# The next task for an agent: highest priority, then oldest, among those whose every required
+# capability the agent has. `:any` is 1 for an agent with the `*` capability.
+NEXT_CLAIMABLE = """
+    SELECT t.task_id FROM tasks t
+    WHERE t.status = 'AVAILABLE' AND (:any OR NOT EXISTS (
+        SELECT 1 FROM json_each(t.required_capabilities) need
+        WHERE need.value NOT IN (SELECT value FROM json_each(:capabilities))))
+    ORDER BY t.priority, t.created_at, t.task_id
+    LIMIT 1
+"""
+HELD_BY_AGENT = (
+    "SELECT task_id FROM tasks WHERE agent_id = ? AND status IN ('CLAIMED', 'IN_PROGRESS')"
+)
+CLAIM = """
+    UPDATE tasks SET status = 'CLAIMED', agent_id = :agent, epoch = epoch + 1,
+        lease_expires_at = :expires, progress = 0, note = '', updated_at = :now
+    WHERE task_id = :id AND status = 'AVAILABLE'
+    RETURNING epoch
+"""
+
+# One statement for every other task write; unchanged columns are passed back as they were.
+UPDATE_TASK = """
+    UPDATE tasks SET status = :status, agent_id = :agent_id, lease_expires_at = :lease_expires_at,
+        attempts = :attempts, approved = :approved, progress = :progress, note = :note,
+        reason = :reason, feedback = :feedback, summary = :summary, files = :files, hours = :hours,
+        updated_at = :now
+    WHERE task_id = :id AND epoch = :epoch
+"""
+RENEW_LEASE = "UPDATE tasks SET lease_expires_at = ? WHERE task_id = ?"
+
+EXPIRED_LEASES = f"""
+    SELECT {TASK_COLUMNS} FROM tasks t
+    WHERE t.lease_expires_at < ? AND t.status IN ('CLAIMED', 'IN_PROGRESS')
+"""
+READY_DEPENDENTS = """
+    SELECT d.task_id FROM task_dependencies d JOIN tasks t ON t.task_id = d.task_id
+    WHERE d.depends_on = ? AND t.status = 'PENDING' AND NOT EXISTS (
+        SELECT 1 FROM task_dependencies d2 JOIN tasks t2 ON t2.task_id = d2.depends_on
+        WHERE d2.task_id = d.task_id AND t2.status != 'COMPLETED')
+"""
+UNFINISHED_DEPENDENCIES = """
+    SELECT count(*) FROM task_dependencies d JOIN tasks t ON t.task_id = d.depends_on
+    WHERE d.task_id = ? AND t.status != 'COMPLETED'
+"""
+
+INSERT_EVENT = """
+    INSERT INTO events (at, kind, actor, task_id, agent_id, from_status, to_status, message, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    RETURNING id
+"""
+LIST_EVENTS = "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?"
+LIST_TASK_EVENTS = "SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?"
+RECENT_EVENTS = "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id"
+LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
+
+AGENT_COLUMNS = """
+    a.agent_id, a.name, a.capabilities, a.runtime, a.status, a.created_at, a.last_seen,
+    (SELECT t.task_id FROM tasks t WHERE t.agent_id = a.agent_id
+        AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS task_id
+"""
+INSERT_AGENT = """
+    INSERT INTO agents (agent_id, name, capabilities, runtime, token_hash, created_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
+GET_AGENT = f"SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = ?"
+AGENT_BY_TOKEN = f"SELECT {AGENT_COLUMNS}, a.token_hash FROM agents a WHERE a.token_hash = ?"
+LIST_AGENTS = f"SELECT {AGENT_COLUMNS} FROM agents a ORDER BY a.created_at, a.agent_id"
+TOUCH_AGENT = """
+    UPDATE agents SET last_seen = ? WHERE agent_id = ? AND status = 'ACTIVE'
+    RETURNING capabilities
+"""
+REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
+
+COUNT_BY_STATUS = "SELECT status, count(*) FROM tasks GROUP BY status"
