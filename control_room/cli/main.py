@@ -27,7 +27,7 @@ FLAGS = {
     "checks": "--check",
     "depends_on": "--depends-on",
     "max_attempts": "--max-attempts",
-} | {name: f"--{name}" for name in ("id", "title", "description", "project", "priority", "type")}
+} | {n: f"--{n}" for n in ("id", "title", "description", "project", "priority", "type", "criteria")}
 
 
 class UsageError(Exception):
@@ -98,7 +98,9 @@ def build_parser() -> Parser:
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
 
-    command(tasks, "approve", "approve a task awaiting approval (or unblock one)").add_argument("id")
+    command(tasks, "approve", "approve a task awaiting approval (or unblock one)").add_argument(
+        "id"
+    )
     reject = command(tasks, "reject", "reject a task awaiting approval")
     reject.add_argument("id")
     reject.add_argument("--reason", required=True)

@@ -128,7 +128,7 @@ TASK_COLUMNS = """
 
 GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.task_id = ?"
 LIST_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks t"
-TASK_ORDER = " ORDER BY t.priority, t.created_at, t.task_id"
+TASK_ORDER = " ORDER BY t.priority, t.created_at, t.rowid"
 TASK_EXISTS = "SELECT status FROM tasks WHERE task_id = ?"
 
 INSERT_TASK = """
@@ -152,7 +152,7 @@ NEXT_CLAIMABLE = """
     WHERE t.status = 'AVAILABLE' AND (:any OR NOT EXISTS (
         SELECT 1 FROM json_each(t.required_capabilities) need
         WHERE need.value NOT IN (SELECT value FROM json_each(:capabilities))))
-    ORDER BY t.priority, t.created_at, t.task_id
+    ORDER BY t.priority, t.created_at, t.rowid
     LIMIT 1
 """
 HELD_BY_AGENT = (

@@ -1,0 +1,69 @@
+"""Shared fixtures: real registry files in a temporary directory, a controllable clock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from control_room.engine import Coordinator
+from control_room.store import SqliteRegistry
+
+START = 1_800_000_000.0
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def registry(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteRegistry]:
+    store = await SqliteRegistry.open(tmp_path / "registry.db", clock=clock)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def coordinator(registry: SqliteRegistry) -> Coordinator:
+    return Coordinator(registry, lease_seconds=60)
+
+
+@pytest.fixture
+def new_agent(coordinator: Coordinator) -> Callable[..., Any]:
+    async def make(name: str = "agent", capabilities: tuple[str, ...] = ("*",)) -> str:
+        agent, _token = await coordinator.register_agent(name, capabilities)
+        return agent.id
+
+    return make
+
+
+def run_cli(
+    *args: str, data_dir: Path, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real console script, in a child process, against `data_dir`."""
+    script = Path(sys.executable).with_name("control-room")
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "control_room"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
+    env["CONTROL_ROOM_HOME"] = str(data_dir)
+    return subprocess.run(
+        [*argv, *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=env
+    )
