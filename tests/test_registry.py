@@ -286,7 +286,7 @@ async def test_the_event_log_cannot_be_rewritten(registry: SqliteRegistry) -> No
                 {"id": "B", "title": "b", "depends_on": ["A"]},
             ],
             "cycle: A -> B -> A",
-        ),  # fmt: skip
+        ),
         ([{"id": "D", "title": "a"}, {"id": "D", "title": "b"}], "D appears twice"),
         ([{"title": "ok"}, {"titel": "typo"}], "tasks\\[1\\].titel"),
     ],

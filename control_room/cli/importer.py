@@ -13,7 +13,7 @@ MAX_BYTES = 10 * 1024 * 1024
 
 
 def read_task_file(path: Path) -> list[Any]:
-    """The list of raw task tables in `path`: a JSON list (or {"tasks": [...]}), or TOML [[tasks]]."""
+    """The raw tasks in `path`: a JSON list (or {"tasks": [...]}), or TOML [[tasks]]."""
     name = str(path)
     try:
         if path.stat().st_size > MAX_BYTES:
