@@ -39,7 +39,7 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> Parser:
     """Options accepted before or after the subcommand."""
     common = Parser(add_help=False)
     common.add_argument(

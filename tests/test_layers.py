@@ -1,0 +1,65 @@
+"""Dependencies point down only (DESIGN section 1), checked on the source of every module."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "control_room"
+
+# layer -> what it must not import (besides anything outside the standard library, for domain)
+FORBIDDEN = {
+    "domain": ("control_room.store", "control_room.engine", "control_room.cli"),
+    "store": ("control_room.engine", "control_room.cli", "control_room.server", "control_room.tui"),
+    "engine": ("control_room.cli", "control_room.server", "control_room.tui"),
+}
+UI_AND_WEB = {"textual": "tui", "starlette": "server", "mcp": "server", "uvicorn": "server"}
+
+
+def imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules() -> list[tuple[str, Path]]:
+    return [(p.relative_to(PACKAGE).parts[0], p) for p in PACKAGE.rglob("*.py")]
+
+
+def test_layers_import_only_downwards() -> None:
+    for layer, path in modules():
+        for name in imports(path):
+            for banned in FORBIDDEN.get(layer, ()):
+                assert not name.startswith(banned), f"{path} imports {name}"
+
+
+def test_domain_uses_only_the_standard_library() -> None:
+    for layer, path in modules():
+        if layer != "domain":
+            continue
+        for name in imports(path):
+            top = name.split(".")[0]
+            assert top == "control_room" or top in sys.stdlib_module_names, f"{path}: {name}"
+
+
+def test_ui_and_web_libraries_stay_in_their_layers() -> None:
+    for layer, path in modules():
+        for name in imports(path):
+            owner = UI_AND_WEB.get(name.split(".")[0])
+            assert owner is None or layer == owner, f"{path} imports {name}"
+
+
+def test_the_command_line_does_not_load_textual() -> None:
+    probe = (
+        "import sys, control_room.cli.main, control_room.engine;"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('textual', 'starlette', 'mcp')];"
+        "print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
