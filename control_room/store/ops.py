@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -68,38 +68,50 @@ class Tx:
         return rows.task(row)
 
     def save(
-        self, action: Action, before: Task, after: Task, kind: str, actor: str, **data: Any
+        self,
+        action: Action,
+        before: Task,
+        kind: str,
+        actor: str,
+        *,
+        message: str | None = None,
+        data: dict[str, Any] | None = None,
+        **changes: Any,
     ) -> Task:
-        """Write `after` over `before` (same epoch) and log the transition."""
+        """Write `before` with `changes` (same epoch) and log the transition as one event."""
+        after = replace(before, updated_at=self.now, **changes)
         require(action, before.id, before.status, after.status)
-        params = rows.task_params(after, self.now)
-        if self.conn.execute(sql.UPDATE_TASK, params).rowcount != 1:
+        if self.conn.execute(sql.UPDATE_TASK, rows.task_params(after, self.now)).rowcount != 1:
             raise Conflict(f"{before.id} changed while it was being written; try again")
-        message = data.pop("message", after.reason)
         self.log(
             kind,
             actor,
             task_id=after.id,
-            agent_id=data.pop("agent_id", before.agent_id),
+            agent_id=before.agent_id,
             transition=(before.status, after.status),
-            message=message,
-            **data,
+            message=after.reason if message is None else message,
+            **(data or {}),
         )
         if after.status is Status.COMPLETED:
             self._ready_dependents(after.id)
-        return replace(after, updated_at=self.now)
+        return after
 
-    def touch_agent(self, agent_id: str) -> tuple[str, ...]:
-        row = self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).fetchone()
-        if row is None:
+    def touch_agent(self, agent_id: str) -> None:
+        """Mark the agent seen."""
+        if self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).rowcount != 1:
             raise NotFound(f"no active agent {agent_id}")
-        return tuple(json.loads(row[0]))
 
     def _ready_dependents(self, task_id: str) -> None:
         for (dependent,) in self.conn.execute(sql.READY_DEPENDENTS, (task_id,)).fetchall():
             before = self.task(dependent)
-            after = replace(before, status=Status.AVAILABLE)
-            self.save(Action.READY, before, after, "ready", "registry", message=f"{task_id} done")
+            done = f"{task_id} done"
+            self.save(
+                Action.READY, before, "ready", "registry", message=done, status=Status.AVAILABLE
+            )
+
+
+Op = Callable[[Tx], Any]
+"""An operation: run inside the writer's transaction, returns a result or raises."""
 
 
 def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> Task:
@@ -115,19 +127,18 @@ def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> Ta
     return t
 
 
-def _failed_attempt(t: Task, reason: str) -> Task:
-    """The task after an attempt that did not succeed: retried, or dead-lettered."""
+def _failed_attempt(t: Task, reason: str) -> dict[str, Any]:
+    """The changes for an attempt that did not succeed: another try, or dead letter."""
     status = after_failed_attempt(t.attempts, t.max_attempts)
     if status is Status.FAILED:
         reason = f"{reason} (attempt {t.attempts + 1} of {t.max_attempts}; no attempts left)"
-    return replace(
-        t,
-        status=status,
-        agent_id=None,
-        lease_expires_at=None,
-        attempts=t.attempts + 1,
-        reason=reason,
-    )
+    return {
+        "status": status,
+        "agent_id": None,
+        "lease_expires_at": None,
+        "attempts": t.attempts + 1,
+        "reason": reason,
+    }
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -197,60 +208,56 @@ def _insert_params(
 
 def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
     """Atomically move one AVAILABLE task to CLAIMED under a new epoch and lease."""
-    capabilities = tx.touch_agent(agent_id)
-    held = tx.conn.execute(sql.HELD_BY_AGENT, (agent_id,)).fetchone()
-    if held:
-        raise Conflict(f"{agent_id} already holds {held[0]}: complete or release it first")
-    if task_id is None:
-        query = {"any": int("*" in capabilities), "capabilities": json.dumps(capabilities)}
-        row = tx.conn.execute(sql.NEXT_CLAIMABLE, query).fetchone()
-        if row is None:
+    row = tx.conn.execute(sql.TOUCH_CLAIMER, (tx.now, agent_id)).fetchone()
+    if row is None:
+        raise NotFound(f"no active agent {agent_id}")
+    capabilities, holding = rows.json_list(row[0]), row[1]
+    if holding:
+        raise Conflict(f"{agent_id} already holds {holding}: complete or release it first")
+    expires = tx.now + lease_seconds
+    params = {
+        "id": task_id,
+        "agent": agent_id,
+        "expires": expires,
+        "now": tx.now,
+        "any": int("*" in capabilities),
+        "capabilities": json.dumps(capabilities),
+    }
+    row = tx.conn.execute(sql.CLAIM, params).fetchone()
+    if row is None:
+        if task_id is None:
             fits = ", ".join(capabilities) or "none"
             raise NothingToClaim(f"no available task fits this agent (capabilities: {fits})")
-        task_id = row[0]
-    before = tx.task(task_id)
-    if before.status in HELD:
-        raise Conflict(f"{task_id} is already claimed by {before.agent_id}")
-    require(Action.CLAIM, task_id, before.status)
-    expires = tx.now + lease_seconds
-    (epoch,) = tx.conn.execute(
-        sql.CLAIM, {"agent": agent_id, "expires": expires, "now": tx.now, "id": task_id}
-    ).fetchone()
-    after = replace(
-        before,
-        status=Status.CLAIMED,
-        agent_id=agent_id,
-        epoch=epoch,
-        lease_expires_at=expires,
-        progress=0,
-        note="",
-        updated_at=tx.now,
-    )
+        taken = tx.task(task_id)
+        if taken.status in HELD:
+            raise Conflict(f"{task_id} is already claimed by {taken.agent_id}")
+        require(Action.CLAIM, task_id, taken.status)
+        raise AssertionError(f"claim of AVAILABLE task {task_id} matched no row")
+    claimed = rows.task(row)
+    lease = Lease(claimed.id, agent_id, claimed.epoch, expires)
+    transition = (Status.AVAILABLE, Status.CLAIMED)
+    data: dict[str, Any] = {"epoch": claimed.epoch, "expires_at": expires}
     tx.log(
-        "claimed",
-        agent_id,
-        task_id=task_id,
-        agent_id=agent_id,
-        transition=(before.status, after.status),
-        epoch=epoch,
-        expires_at=expires,
+        "claimed", agent_id, task_id=claimed.id, agent_id=agent_id, transition=transition, **data
     )
-    return Claim(after, Lease(task_id, agent_id, epoch, expires))
+    return Claim(claimed, lease)
 
 
 def progress(
     tx: Tx, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float
 ) -> Task:
     before = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)
-    after = replace(
+    return tx.save(
+        Action.PROGRESS,
         before,
+        "progress",
+        agent_id,
+        message=note,
+        data={"percent": percent},
         status=Status.IN_PROGRESS,
         progress=percent,
         note=note,
         lease_expires_at=tx.now + lease_seconds,
-    )
-    return tx.save(
-        Action.PROGRESS, before, after, "progress", agent_id, percent=percent, message=note
     )
 
 
@@ -273,10 +280,14 @@ def complete(
 ) -> Task:
     """Hand in: VALIDATING when the task has checks to run, COMPLETED otherwise."""
     before = _held(tx, task_id, agent_id, epoch, Action.COMPLETE)
-    status = Status.VALIDATING if before.checks else Status.COMPLETED
-    after = replace(
+    return tx.save(
+        Action.COMPLETE,
         before,
-        status=status,
+        "handed_in" if before.checks else "completed",
+        agent_id,
+        message=summary,
+        data={"hours": hours},
+        status=Status.VALIDATING if before.checks else Status.COMPLETED,
         lease_expires_at=None,
         progress=100,
         summary=summary,
@@ -284,8 +295,6 @@ def complete(
         hours=hours,
         reason="",
     )
-    kind = "handed_in" if before.checks else "completed"
-    return tx.save(Action.COMPLETE, before, after, kind, agent_id, message=summary, hours=hours)
 
 
 def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: str) -> Task:
@@ -295,27 +304,32 @@ def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: 
         raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {before.epoch}")
     require(Action.VERDICT, task_id, before.status)
     if passed:
-        after = replace(before, status=Status.COMPLETED, reason="")
+        changes: dict[str, Any] = {"status": Status.COMPLETED, "reason": ""}
         return tx.save(
-            Action.VERDICT, before, after, "checks_passed", actor, message="checks passed"
+            Action.VERDICT, before, "checks_passed", actor, message="checks passed", **changes
         )
-    failed = _failed_attempt(before, "checks failed")
-    after = replace(failed, feedback=output[-FEEDBACK_MAX:])
-    return tx.save(Action.VERDICT, before, after, "checks_failed", actor, output=output[-2000:])
+    return tx.save(
+        Action.VERDICT,
+        before,
+        "checks_failed",
+        actor,
+        data={"output": output[-2000:]},
+        feedback=output[-FEEDBACK_MAX:],
+        **_failed_attempt(before, "checks failed"),
+    )
 
 
 def release(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
     before = _held(tx, task_id, agent_id, epoch, Action.RELEASE)
-    after = _failed_attempt(before, reason)
-    return tx.save(Action.RELEASE, before, after, "released", agent_id)
+    return tx.save(Action.RELEASE, before, "released", agent_id, **_failed_attempt(before, reason))
 
 
 def block(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
     before = _held(tx, task_id, agent_id, epoch, Action.BLOCK)
-    after = replace(
-        before, status=Status.BLOCKED, agent_id=None, lease_expires_at=None, reason=reason
+    free = {"agent_id": None, "lease_expires_at": None}
+    return tx.save(
+        Action.BLOCK, before, "blocked", agent_id, status=Status.BLOCKED, reason=reason, **free
     )
-    return tx.save(Action.BLOCK, before, after, "blocked", agent_id)
 
 
 def expire_leases(tx: Tx) -> list[Task]:
@@ -324,54 +338,55 @@ def expire_leases(tx: Tx) -> list[Task]:
     for row in tx.conn.execute(sql.EXPIRED_LEASES, (tx.now,)).fetchall():
         before = rows.task(row)
         reason = f"lease expired (agent {before.agent_id}, epoch {before.epoch})"
-        after = _failed_attempt(before, reason)
-        expired.append(tx.save(Action.EXPIRE, before, after, "expired", "reaper"))
+        changes = _failed_attempt(before, reason)
+        expired.append(tx.save(Action.EXPIRE, before, "expired", "reaper", **changes))
     return expired
 
 
 # -- operator actions --------------------------------------------------------------------------
 
 
-def await_approval(tx: Tx, task_id: str, why: str, actor: str) -> Task:
+def _operator(tx: Tx, action: Action, task_id: str, kind: str, actor: str, **changes: Any) -> Task:
     before = tx.task(task_id)
-    require(Action.AWAIT_APPROVAL, task_id, before.status)
-    after = replace(before, status=Status.AWAITING_APPROVAL, reason=why)
-    return tx.save(Action.AWAIT_APPROVAL, before, after, "awaiting_approval", actor)
+    require(action, task_id, before.status)
+    return tx.save(action, before, kind, actor, **changes)
+
+
+def await_approval(tx: Tx, task_id: str, why: str, actor: str) -> Task:
+    status = Status.AWAITING_APPROVAL
+    return _operator(
+        tx, Action.AWAIT_APPROVAL, task_id, "awaiting_approval", actor, status=status, reason=why
+    )
 
 
 def approve(tx: Tx, task_id: str, actor: str) -> Task:
-    before = tx.task(task_id)
-    require(Action.APPROVE, task_id, before.status)
-    after = replace(before, status=Status.AVAILABLE, approved=True, reason="")
-    return tx.save(Action.APPROVE, before, after, "approved", actor, message=f"approved by {actor}")
+    return _operator(
+        tx, Action.APPROVE, task_id, "approved", actor, message=f"approved by {actor}",
+        status=Status.AVAILABLE, approved=True, reason="",
+    )  # fmt: skip
 
 
 def reject(tx: Tx, task_id: str, reason: str, actor: str) -> Task:
-    before = tx.task(task_id)
-    require(Action.REJECT, task_id, before.status)
-    after = replace(before, status=Status.CANCELLED, reason=reason)
-    return tx.save(Action.REJECT, before, after, "rejected", actor)
+    return _operator(
+        tx, Action.REJECT, task_id, "rejected", actor, status=Status.CANCELLED, reason=reason
+    )
 
 
 def cancel(tx: Tx, task_id: str, reason: str, actor: str) -> Task:
-    before = tx.task(task_id)
-    require(Action.CANCEL, task_id, before.status)
-    after = replace(
-        before, status=Status.CANCELLED, agent_id=None, lease_expires_at=None, reason=reason
-    )
-    return tx.save(Action.CANCEL, before, after, "cancelled", actor)
+    return _operator(
+        tx, Action.CANCEL, task_id, "cancelled", actor,
+        status=Status.CANCELLED, agent_id=None, lease_expires_at=None, reason=reason,
+    )  # fmt: skip
 
 
 def retry(tx: Tx, task_id: str, actor: str) -> Task:
     """A fresh start with a full set of attempts; PENDING while dependencies are unfinished."""
-    before = tx.task(task_id)
-    require(Action.RETRY, task_id, before.status)
     (unfinished,) = tx.conn.execute(sql.UNFINISHED_DEPENDENCIES, (task_id,)).fetchone()
-    status = Status.PENDING if unfinished else Status.AVAILABLE
-    after = replace(
-        before, status=status, agent_id=None, lease_expires_at=None, attempts=0, reason=""
-    )
-    return tx.save(Action.RETRY, before, after, "retried", actor, message=f"retried by {actor}")
+    return _operator(
+        tx, Action.RETRY, task_id, "retried", actor, message=f"retried by {actor}",
+        status=Status.PENDING if unfinished else Status.AVAILABLE,
+        agent_id=None, lease_expires_at=None, attempts=0, reason="",
+    )  # fmt: skip
 
 
 # -- agents ----------------------------------------------------------------------------------
@@ -394,8 +409,8 @@ def revoke_agent(tx: Tx, agent_id: str, actor: str) -> Agent:
     agent = rows.agent(row)
     if agent.task_id:
         held = tx.task(agent.task_id)
-        after = _failed_attempt(held, f"agent {agent_id} was revoked")
-        tx.save(Action.RELEASE, held, after, "released", actor)
+        changes = _failed_attempt(held, f"agent {agent_id} was revoked")
+        tx.save(Action.RELEASE, held, "released", actor, **changes)
     tx.conn.execute(sql.REVOKE_AGENT, (agent_id,))
     tx.log("agent_revoked", actor, agent_id=agent_id, message=f"{agent.name} revoked")
     return rows.agent(tx.conn.execute(sql.GET_AGENT, (agent_id,)).fetchone())

@@ -9,8 +9,8 @@ from typing import Any
 from control_room.domain import Agent, AgentStatus, Event, Priority, Status, Task
 
 
-def _list(value: str | None) -> tuple[str, ...]:
-    if not value:
+def json_list(value: str | None) -> tuple[str, ...]:
+    if not value or value == "[]":
         return ()
     items = json.loads(value)
     return tuple(str(item) for item in items) if isinstance(items, list) else ()
@@ -29,10 +29,10 @@ def task(row: sqlite3.Row) -> Task:
         description=row["description"],
         project=row["project_name"],
         type=row["task_type"],
-        capabilities=_list(row["required_capabilities"]),
-        criteria=_list(row["acceptance_criteria"]),
-        checks=_list(row["checks"]),
-        depends_on=_list(row["depends_on"]),
+        capabilities=json_list(row["required_capabilities"]),
+        criteria=json_list(row["acceptance_criteria"]),
+        checks=json_list(row["checks"]),
+        depends_on=json_list(row["depends_on"]),
         manual=bool(row["manual"]),
         max_attempts=row["max_attempts"],
         approved=bool(row["approved"]),
@@ -45,7 +45,7 @@ def task(row: sqlite3.Row) -> Task:
         reason=row["reason"],
         feedback=row["feedback"],
         summary=row["summary"],
-        files=_list(row["files"]),
+        files=json_list(row["files"]),
         hours=row["hours"],
         created_by=row["created_by"],
         created_at=float(row["created_at"]),
@@ -78,7 +78,7 @@ def agent(row: sqlite3.Row) -> Agent:
     return Agent(
         id=row["agent_id"],
         name=row["name"],
-        capabilities=_list(row["capabilities"]),
+        capabilities=json_list(row["capabilities"]),
         runtime=row["runtime"],
         status=AgentStatus(row["status"]),
         created_at=float(row["created_at"]),

@@ -53,8 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL
     );
     CREATE INDEX tasks_queue ON tasks (status, priority, created_at);
-    CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
-    CREATE INDEX tasks_holders ON tasks (agent_id) WHERE agent_id IS NOT NULL;
+    CREATE INDEX tasks_holders ON tasks (agent_id, status) WHERE agent_id IS NOT NULL;
 
     CREATE TABLE task_dependencies (
         task_id TEXT NOT NULL REFERENCES tasks (task_id),
@@ -74,8 +73,9 @@ MIGRATIONS: tuple[str, ...] = (
         last_seen REAL
     );
 
+    -- No AUTOINCREMENT: rows are never deleted (see the triggers), so max(id) + 1 never repeats.
     CREATE TABLE events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,
         at REAL NOT NULL,
         kind TEXT NOT NULL,
         actor TEXT NOT NULL,
@@ -116,16 +116,22 @@ MIGRATIONS: tuple[str, ...] = (
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
 
-TASK_COLUMNS = """
-    t.task_id, t.title, t.status, t.priority, t.description, t.project_name, t.task_type,
-    t.required_capabilities, t.acceptance_criteria, t.checks,
-    (SELECT json_group_array(d.depends_on) FROM task_dependencies d WHERE d.task_id = t.task_id)
-        AS depends_on,
-    t.manual, t.max_attempts, t.approved, t.attempts, t.epoch, t.agent_id, t.lease_expires_at,
-    t.progress, t.note, t.reason, t.feedback, t.summary, t.files, t.hours, t.created_by,
-    t.created_at, coalesce(t.updated_at, t.created_at) AS updated_at
-"""
 
+def _task_columns(table: str) -> str:
+    return f"""
+    {table}.task_id, {table}.title, {table}.status, {table}.priority, {table}.description,
+    {table}.project_name, {table}.task_type, {table}.required_capabilities,
+    {table}.acceptance_criteria, {table}.checks,
+    (SELECT json_group_array(d.depends_on) FROM task_dependencies d
+        WHERE d.task_id = {table}.task_id) AS depends_on,
+    {table}.manual, {table}.max_attempts, {table}.approved, {table}.attempts, {table}.epoch,
+    {table}.agent_id, {table}.lease_expires_at, {table}.progress, {table}.note, {table}.reason,
+    {table}.feedback, {table}.summary, {table}.files, {table}.hours, {table}.created_by,
+    {table}.created_at, coalesce({table}.updated_at, {table}.created_at) AS updated_at
+    """
+
+
+TASK_COLUMNS = _task_columns("t")
 GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.task_id = ?"
 LIST_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks t"
 TASK_ORDER = " ORDER BY t.priority, t.created_at, t.rowid"
@@ -145,24 +151,20 @@ CREATED_EVENT = (
     "SELECT * FROM events WHERE task_id = ? AND kind = 'created' ORDER BY id DESC LIMIT 1"
 )
 
-# The next task for an agent: highest priority, then oldest, among those whose every required
-# capability the agent has. `:any` is 1 for an agent with the `*` capability.
-NEXT_CLAIMABLE = """
-    SELECT t.task_id FROM tasks t
-    WHERE t.status = 'AVAILABLE' AND (:any OR NOT EXISTS (
-        SELECT 1 FROM json_each(t.required_capabilities) need
-        WHERE need.value NOT IN (SELECT value FROM json_each(:capabilities))))
-    ORDER BY t.priority, t.created_at, t.rowid
-    LIMIT 1
-"""
-HELD_BY_AGENT = (
-    "SELECT task_id FROM tasks WHERE agent_id = ? AND status IN ('CLAIMED', 'IN_PROGRESS')"
-)
-CLAIM = """
+# The claim: one compare-and-set from AVAILABLE to CLAIMED under the next epoch, returning the
+# claimed task. Without :id it takes the best fit for the agent: highest priority, then oldest,
+# among tasks whose every required capability the agent has (`:any` is 1 for `*` agents).
+CLAIM = f"""
     UPDATE tasks SET status = 'CLAIMED', agent_id = :agent, epoch = epoch + 1,
         lease_expires_at = :expires, progress = 0, note = '', updated_at = :now
-    WHERE task_id = :id AND status = 'AVAILABLE'
-    RETURNING epoch
+    WHERE status = 'AVAILABLE' AND task_id = coalesce(:id, (
+        SELECT t.task_id FROM tasks t
+        WHERE t.status = 'AVAILABLE' AND (:any OR NOT EXISTS (
+            SELECT 1 FROM json_each(t.required_capabilities) need
+            WHERE need.value NOT IN (SELECT value FROM json_each(:capabilities))))
+        ORDER BY t.priority, t.created_at, t.rowid
+        LIMIT 1))
+    RETURNING {_task_columns("tasks")}
 """
 
 # One statement for every other task write; unchanged columns are passed back as they were.
@@ -212,9 +214,11 @@ INSERT_AGENT = """
 GET_AGENT = f"SELECT {AGENT_COLUMNS} FROM agents a WHERE a.agent_id = ?"
 AGENT_BY_TOKEN = f"SELECT {AGENT_COLUMNS}, a.token_hash FROM agents a WHERE a.token_hash = ?"
 LIST_AGENTS = f"SELECT {AGENT_COLUMNS} FROM agents a ORDER BY a.created_at, a.agent_id"
-TOUCH_AGENT = """
+TOUCH_AGENT = "UPDATE agents SET last_seen = ? WHERE agent_id = ? AND status = 'ACTIVE'"
+TOUCH_CLAIMER = """
     UPDATE agents SET last_seen = ? WHERE agent_id = ? AND status = 'ACTIVE'
-    RETURNING capabilities
+    RETURNING capabilities, (SELECT t.task_id FROM tasks t WHERE t.agent_id = agents.agent_id
+        AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS holding
 """
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
 

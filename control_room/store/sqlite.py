@@ -31,10 +31,10 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, sql
+from control_room.store.ops import Op
 from control_room.store.registry import Change
 
 T = TypeVar("T")
-Op = Callable[[ops.Tx], Any]
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -85,6 +85,8 @@ class SqliteRegistry:
         self._wake = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
+        self.commits = 0  # group commits so far
+        self.writes = 0  # operations those commits carried
 
     @classmethod
     async def open(cls, path: Path, **options: Any) -> SqliteRegistry:
@@ -176,6 +178,8 @@ class SqliteRegistry:
                     )
                 except Exception as error:  # the connection itself failed
                     results = [error] * len(batch)
+                self.commits += 1
+                self.writes += len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
