@@ -6,6 +6,7 @@ registry.db, control-room.toml, operator.token (mode 0600), runs/ and worktrees/
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -97,9 +98,12 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
 }
 
 
-def load_settings(path: Path) -> Settings:
-    """Settings from a TOML file (a missing file gives the defaults); errors name file and key."""
+def load_settings(path: Path, *, required: bool = False) -> Settings:
+    """Settings from a TOML file; errors name file and key. A missing file gives the defaults,
+    unless `required` (a file the user named)."""
     if not path.exists():
+        if required:
+            raise InvalidInput(str(path), "no such config file")
         return Settings()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -120,8 +124,10 @@ def load_settings(path: Path) -> Settings:
     settings = Settings(**values)
     if settings.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise InvalidInput(f"{path}: store.synchronous", "use FULL, NORMAL, EXTRA or OFF")
-    if settings.lease_seconds <= 0 or settings.busy_timeout_ms < 0:
-        raise InvalidInput(f"{path}: leases.seconds", "must be positive")
+    if not math.isfinite(settings.lease_seconds) or settings.lease_seconds <= 0:
+        raise InvalidInput(f"{path}: leases.seconds", "must be a positive number of seconds")
+    if settings.busy_timeout_ms < 0:
+        raise InvalidInput(f"{path}: store.busy_timeout_ms", "must not be negative")
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings

@@ -42,6 +42,11 @@ class ModelTask:
     lease_until: float | None = None
 
 
+def stale_epoch(t: ModelTask) -> int:
+    """A valid epoch that is not the task's current one."""
+    return t.epoch - 1 if t.epoch > 0 else t.epoch + 1
+
+
 @dataclass
 class Model:
     tasks: dict[str, ModelTask] = field(default_factory=dict)
@@ -180,7 +185,7 @@ class RegistryMachine(RuleBasedStateMachine):
             else self.pick(data)
         )
         agent = t.agent or data.draw(st.sampled_from(self.agents))
-        return t, agent, t.epoch - 1 if stale else t.epoch
+        return t, agent, stale_epoch(t) if stale else t.epoch
 
     @precondition(lambda self: self.model.tasks)
     @rule(data=st.data(), stale=st.booleans(), percent=st.integers(0, 100))
@@ -224,7 +229,7 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule(data=st.data(), stale=st.booleans(), passed=st.booleans())
     def verdict(self, data: st.DataObject, stale: bool, passed: bool) -> None:
         t = self.pick(data)
-        epoch = t.epoch - 1 if stale else t.epoch
+        epoch = stale_epoch(t) if stale else t.epoch
 
         def model() -> None:
             if t.epoch != epoch or t.status is not Status.VALIDATING:

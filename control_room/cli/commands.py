@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ async def run(args: argparse.Namespace) -> int:
     home = _home(args)
     if args.command == "init":
         return await init(home)
-    settings = load_settings(Path(getattr(args, "config", None) or home.config))
+    named = getattr(args, "config", None)
+    settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
     async with open_coordinator(home, settings) as coordinator:
         if args.command == "task":
             return await TASK_COMMANDS[args.task_command](coordinator, args)
@@ -94,13 +94,23 @@ async def task_list(coordinator: Coordinator, args: argparse.Namespace) -> int:
     return 0
 
 
+SHOW_EVENTS = 40
+
+
 async def task_show(coordinator: Coordinator, args: argparse.Namespace) -> int:
+    """The task and its history: all of it as JSON, the newest part as text."""
     task = await coordinator.task(args.id)
-    history = await coordinator.events(task_id=task.id)
     if args.json:
+        history, page = [], await coordinator.events(task_id=task.id)
+        while page:
+            history += page
+            page = await coordinator.events(after=page[-1].id, task_id=task.id)
         print(render.as_json(task.to_dict() | {"events": [e.to_dict() for e in history]}))
-    else:
-        print(render.task_details(task, history, time.time()))
+        return 0
+    recent = await coordinator.recent_events(SHOW_EVENTS + 1, task_id=task.id)
+    print(render.task_details(task, recent[-SHOW_EVENTS:], time.time()))
+    if len(recent) > SHOW_EVENTS:
+        print(f"  (older events: control-room events --task {task.id} --limit 1000)")
     return 0
 
 
@@ -155,17 +165,14 @@ async def agent_list(coordinator: Coordinator, args: argparse.Namespace) -> int:
 
 async def events(coordinator: Coordinator, args: argparse.Namespace) -> int:
     """Print the log (the last --limit events unless --after is given); --follow keeps going."""
-    registry = coordinator.registry
     if args.after is not None:
         batch = await coordinator.events(after=args.after, limit=args.limit, task_id=args.task)
-    elif args.task:
-        batch = (await coordinator.events(task_id=args.task, limit=1_000_000))[-args.limit :]
     else:
-        batch = await registry.recent_events(args.limit)
-    last = batch[-1].id if batch else (args.after or await registry.last_event_id())
+        batch = await coordinator.recent_events(args.limit, task_id=args.task)
+    last = batch[-1].id if batch else (args.after or await coordinator.registry.last_event_id())
     while True:
         for event in batch:
-            line = json.dumps(event.to_dict()) if args.json else render.event_line(event)
+            line = render.json_line(event.to_dict()) if args.json else render.event_line(event)
             print(line, flush=args.follow)
             last = event.id
         if not args.follow:

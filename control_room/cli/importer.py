@@ -26,6 +26,10 @@ def read_task_file(path: Path) -> list[Any]:
     data = _parse_toml(name, content) if path.suffix.lower() == ".toml" else None
     if data is None:
         data = _parse_json(name, content, fallback_to_toml=path.suffix.lower() != ".json")
+    return _task_list(name, data)
+
+
+def _task_list(name: str, data: Any) -> list[Any]:
     if isinstance(data, dict):
         if set(data) != {"tasks"}:
             raise InvalidInput(name, "expected a list of tasks, or one `tasks` list")
@@ -40,6 +44,8 @@ def read_task_file(path: Path) -> list[Any]:
 def _parse_json(name: str, content: str, *, fallback_to_toml: bool) -> Any:
     try:
         return json.loads(content)
+    except RecursionError:
+        raise InvalidInput(name, "is nested too deeply to be a task list") from None
     except json.JSONDecodeError as error:
         if fallback_to_toml:
             try:

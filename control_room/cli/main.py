@@ -117,9 +117,9 @@ def build_parser() -> Parser:
     command(agents, "list", "list registered agents").add_argument("--json", action="store_true")
 
     events = command(sub, "events", "the event log, oldest first")
-    events.add_argument("--after", type=int, default=None, metavar="N", help="events after id N")
+    events.add_argument("--after", type=_count, default=None, metavar="N", help="events after id N")
     events.add_argument("--task", metavar="ID", help="only this task's events")
-    events.add_argument("--limit", type=int, default=50, metavar="N", help="default 50")
+    events.add_argument("--limit", type=_positive, default=50, metavar="N", help="default 50")
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
@@ -132,6 +132,23 @@ def _status(text: str) -> Status:
         raise argparse.ArgumentTypeError(
             f"unknown status {text!r}: use one of {', '.join(Status)}"
         ) from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _fail(message: str, code: int) -> int:
@@ -160,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
         return 0
+    except OSError as error:  # a path the user gave that cannot be used
+        where = f": {error.filename}" if error.filename else ""
+        return _fail(f"{error.strerror or error}{where}", 1)
     except Exception as error:
         if os.environ.get("CONTROL_ROOM_DEBUG"):
             traceback.print_exc()

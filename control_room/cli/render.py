@@ -10,9 +10,22 @@ from typing import Any
 
 from control_room.domain import Agent, Event, Task
 
+# Text from agents is untrusted: terminal control characters (which could move the cursor,
+# retitle the window or hide lines) are shown as U+FFFD instead of being sent to the terminal.
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) not in "\n\t"}
+_JSON_C1 = {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)}  # C0 is escaped by json already
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROLS)
+
 
 def as_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    return json.dumps(data, ensure_ascii=False, indent=2).translate(_JSON_C1)
+
+
+def json_line(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False).translate(_JSON_C1)
 
 
 def clock(at: float | None) -> str:
@@ -46,7 +59,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         head = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
         last = cells[-1] if len(cells[-1]) <= room else cells[-1][: room - 1] + "…"
         lines.append(f"{head}  {last}".rstrip())
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def task_table(tasks: Sequence[Task]) -> str:
@@ -107,7 +120,7 @@ def task_details(task: Task, events: Sequence[Event], now: float) -> str:
     if events:
         lines.append("  history:")
         lines.extend(f"    {event_line(e, with_task=False)}" for e in events)
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def event_line(e: Event, *, with_task: bool = True) -> str:
@@ -118,7 +131,7 @@ def event_line(e: Event, *, with_task: bool = True) -> str:
     parts += [f"{e.kind:<16}", f"{move:<26}", f"by {e.actor}"]
     if e.message:
         parts.append(f"- {e.message.splitlines()[0][:120]}")
-    return "  ".join(parts)
+    return printable("  ".join(parts))
 
 
 def agent_table(agents: Sequence[Agent], now: float) -> str:

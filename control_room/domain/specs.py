@@ -137,6 +137,13 @@ def task_ids(value: Any, field: str, own_id: str | None) -> tuple[str, ...]:
     return ids
 
 
+def reference(value: Any, field: str) -> str:
+    """An id given to look something up: text of 1-64 printable characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or not value.isprintable():
+        raise InvalidInput(field, f"{value!r} is not an id")
+    return value
+
+
 def boolean(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(field, "must be true or false")

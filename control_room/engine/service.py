@@ -1,14 +1,14 @@
 """The coordination service: the one set of operations every front end calls.
 
-It validates what callers send (domain rules), applies it through the registry, and publishes
-every committed event on the bus, in commit order. The CLI, the server, the loops and the screen
+It validates what callers send (domain rules) and applies it through the registry, which hands
+every committed event to the bus in commit order. The CLI, the server, the loops and the screen
 all go through here, so they share exactly the same semantics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from control_room.domain import (
     Agent,
@@ -23,9 +23,9 @@ from control_room.domain import (
 from control_room.domain import specs as check
 from control_room.engine import tokens
 from control_room.engine.bus import EventBus
-from control_room.store import Change, Registry
+from control_room.store import Registry
 
-T = TypeVar("T")
+MAX_EPOCH = 2**62
 
 
 class Coordinator:
@@ -35,16 +35,12 @@ class Coordinator:
         self.registry = registry
         self.bus = bus or EventBus()
         self.lease_seconds = lease_seconds
-
-    def _publish(self, change: Change[T]) -> T:
-        self.bus.publish(change.events)
-        return change.value
+        registry.listeners.append(self.bus.publish)
 
     # -- tasks -----------------------------------------------------------------------------
 
     async def add_task(self, raw: Mapping[str, Any], actor: str = "operator") -> Task:
-        spec = parse_task_spec(raw)
-        (task,) = self._publish(await self.registry.create_tasks([spec], actor))
+        (task,) = await self.registry.create_tasks([parse_task_spec(raw)], actor)
         return task
 
     async def add_tasks(
@@ -62,24 +58,26 @@ class Coordinator:
                 raise InvalidInput(
                     f"tasks[{number - 1}].{error.field}", f"{label}: {error.field}: {error.detail}"
                 ) from None
-        return self._publish(await self.registry.create_tasks(specs, actor))
+        return await self.registry.create_tasks(specs, actor)
 
     async def claim(self, agent_id: str, task_id: str | None = None) -> Claim:
-        return self._publish(await self.registry.claim(agent_id, task_id, self.lease_seconds))
+        if task_id is not None:
+            task_id = check.reference(task_id, "task_id")
+        return await self.registry.claim(_agent(agent_id), task_id, self.lease_seconds)
 
     async def progress(
         self, task_id: str, agent_id: str, epoch: int, percent: int, note: str = ""
     ) -> Task:
         percent = check.integer(percent, "percent", 0, 100)
         note = check.text(note, "note", check.ITEM_MAX)
-        change = await self.registry.progress(
+        task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
+        return await self.registry.progress(
             task_id, agent_id, epoch, percent, note, self.lease_seconds
         )
-        return self._publish(change)
 
     async def heartbeat(self, task_id: str, agent_id: str, epoch: int) -> Lease:
-        change = await self.registry.heartbeat(task_id, agent_id, epoch, self.lease_seconds)
-        return self._publish(change)
+        task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
+        return await self.registry.heartbeat(task_id, agent_id, epoch, self.lease_seconds)
 
     async def complete(
         self,
@@ -94,43 +92,51 @@ class Coordinator:
         paths = check.texts(files, "files")
         if hours is not None:
             hours = check.number(hours, "hours", 0, 10_000)
-        change = await self.registry.complete(task_id, agent_id, epoch, summary, paths, hours)
-        return self._publish(change)
+        task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
+        return await self.registry.complete(task_id, agent_id, epoch, summary, paths, hours)
 
     async def record_verdict(
         self, task_id: str, epoch: int, passed: bool, output: str, actor: str = "validator"
     ) -> Task:
-        return self._publish(await self.registry.verdict(task_id, epoch, passed, output, actor))
+        task_id = check.reference(task_id, "task_id")
+        epoch = check.integer(epoch, "epoch", 0, MAX_EPOCH)
+        passed = check.boolean(passed, "passed")
+        output = check.text(output, "output", 10 * check.TEXT_MAX)
+        return await self.registry.verdict(task_id, epoch, passed, output, actor)
 
     async def release(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
-        change = await self.registry.release(task_id, agent_id, epoch, check.reason(reason))
-        return self._publish(change)
+        reason = check.reason(reason)
+        task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
+        return await self.registry.release(task_id, agent_id, epoch, reason)
 
     async def block(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
-        change = await self.registry.block(task_id, agent_id, epoch, check.reason(reason))
-        return self._publish(change)
+        reason = check.reason(reason)
+        task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
+        return await self.registry.block(task_id, agent_id, epoch, reason)
 
     async def expire_leases(self) -> list[Task]:
-        return self._publish(await self.registry.expire_leases())
+        return await self.registry.expire_leases()
 
     async def await_approval(self, task_id: str, why: str, actor: str = "router") -> Task:
-        return self._publish(await self.registry.await_approval(task_id, why, actor))
+        why = check.text(why, "why", check.ITEM_MAX)
+        return await self.registry.await_approval(check.reference(task_id, "task_id"), why, actor)
 
     async def approve(self, task_id: str, actor: str = "operator") -> Task:
-        return self._publish(await self.registry.approve(task_id, actor))
+        return await self.registry.approve(check.reference(task_id, "task_id"), actor)
 
     async def reject(self, task_id: str, reason: str, actor: str = "operator") -> Task:
-        return self._publish(await self.registry.reject(task_id, check.reason(reason), actor))
+        reason = check.reason(reason)
+        return await self.registry.reject(check.reference(task_id, "task_id"), reason, actor)
 
     async def cancel(self, task_id: str, reason: str = "", actor: str = "operator") -> Task:
         reason = check.text(reason, "reason", check.ITEM_MAX).strip() or f"cancelled by {actor}"
-        return self._publish(await self.registry.cancel(task_id, reason, actor))
+        return await self.registry.cancel(check.reference(task_id, "task_id"), reason, actor)
 
     async def retry(self, task_id: str, actor: str = "operator") -> Task:
-        return self._publish(await self.registry.retry(task_id, actor))
+        return await self.registry.retry(check.reference(task_id, "task_id"), actor)
 
     async def task(self, task_id: str) -> Task:
-        return await self.registry.get_task(task_id)
+        return await self.registry.get_task(check.reference(task_id, "task_id"))
 
     async def tasks(
         self, status: Status | None = None, capability: str | None = None
@@ -149,16 +155,18 @@ class Coordinator:
         caps = check.words(capabilities, "capabilities")
         runtime = check.word(runtime, "runtime")
         token = tokens.new_token()
-        change = await self.registry.register_agent(
+        agent = await self.registry.register_agent(
             tokens.new_agent_id(), name, caps, runtime, tokens.token_hash(token)
         )
-        return self._publish(change), token
+        return agent, token
 
     async def revoke_agent(self, agent_id: str, actor: str = "operator") -> Agent:
-        return self._publish(await self.registry.revoke_agent(agent_id, actor))
+        return await self.registry.revoke_agent(_agent(agent_id), actor)
 
     async def authenticate(self, token: str) -> Agent | None:
         """The active agent this token belongs to, or None."""
+        if not isinstance(token, str) or not token:
+            return None
         agent = await self.registry.agent_by_token_hash(tokens.token_hash(token))
         if agent is None or agent.status != "ACTIVE":
             return None
@@ -173,3 +181,19 @@ class Coordinator:
         self, after: int = 0, limit: int = 1000, task_id: str | None = None
     ) -> list[Event]:
         return await self.registry.events(after, limit, task_id)
+
+    async def recent_events(self, limit: int, task_id: str | None = None) -> list[Event]:
+        return await self.registry.recent_events(limit, task_id)
+
+
+def _agent(agent_id: str) -> str:
+    return check.reference(agent_id, "agent_id")
+
+
+def _held(task_id: str, agent_id: str, epoch: int) -> tuple[str, str, int]:
+    """The (task, agent, epoch) of a holder's write, each checked for type and shape."""
+    return (
+        check.reference(task_id, "task_id"),
+        _agent(agent_id),
+        check.integer(epoch, "epoch", 0, MAX_EPOCH),
+    )

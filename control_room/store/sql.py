@@ -23,7 +23,7 @@ MIGRATIONS: tuple[str, ...] = (
     # version 1
     f"""
     CREATE TABLE tasks (
-        task_id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL PRIMARY KEY CHECK (length(task_id) BETWEEN 1 AND 64),
         project_name TEXT NOT NULL DEFAULT '',
         title TEXT NOT NULL CHECK (length(trim(title)) > 0),
         description TEXT NOT NULL DEFAULT '',
@@ -92,6 +92,12 @@ MIGRATIONS: tuple[str, ...] = (
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
     CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+    -- A row inserted by hand (the original design's shell statement) starts unclaimed: a row
+    -- born CLAIMED would have no lease, and nothing would ever take it back.
+    CREATE TRIGGER tasks_start_unclaimed BEFORE INSERT ON tasks
+    WHEN NEW.status NOT IN ('AVAILABLE', 'PENDING')
+    BEGIN SELECT RAISE(ABORT, 'a new task must start AVAILABLE or PENDING'); END;
 
     CREATE TRIGGER tasks_normalise AFTER INSERT ON tasks
     WHEN typeof(NEW.created_at) != 'real' OR NEW.priority != upper(substr(NEW.priority, 1, 2))
@@ -200,6 +206,10 @@ INSERT_EVENT = """
 LIST_EVENTS = "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?"
 LIST_TASK_EVENTS = "SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?"
 RECENT_EVENTS = "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id"
+RECENT_TASK_EVENTS = """
+    SELECT * FROM (SELECT * FROM events WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id
+"""
+COUNT_TASK_EVENTS = "SELECT count(*) FROM events WHERE task_id = ?"
 LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
 
 AGENT_COLUMNS = """

@@ -1,16 +1,10 @@
-"""The embedded registry: one SQLite file in WAL mode, a single writer with group commit.
-
-Writes queue up while the previous batch is being committed; the writer then runs the whole
-queue as one `BEGIN IMMEDIATE` transaction on aiosqlite's connection thread, each operation in
-its own savepoint (a refused operation rolls back alone), and commits once: one fsync for many
-acknowledged writes, with `synchronous=FULL` durability. No caller is answered before COMMIT.
-Reads go through a second, read-only connection and never wait for the writer.
+"""The embedded registry: one SQLite file in WAL mode, written by one group-committing writer
+(store/writer.py) and read through a second, read-only connection that never waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -31,33 +25,22 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, sql
-from control_room.store.ops import Op
-from control_room.store.registry import Change
+from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
-T = TypeVar("T")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+T = TypeVar("T")
 
 
-def _store_error(path: Path, error: sqlite3.Error) -> StoreError:
-    text = str(error)
-    known = {
-        "database or disk is full": "the disk is full",
-        "database is locked": "another process kept the registry locked for too long",
-        "readonly database": "the registry file is read-only",
-        "disk I/O error": "a disk I/O error occurred",
-        "file is not a database": "the file is not a Control Room registry",
-        "unable to open database": "the registry file cannot be opened",
-    }
-    reason = next((why for needle, why in known.items() if needle in text), text)
-    return StoreError(f"registry {path}: {reason}; nothing was changed")
-
-
-async def _on_connection_thread(
-    db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]
-) -> T:
-    """Run `fn` on aiosqlite's own thread for this connection: one hop for a whole batch."""
-    result: T = await db._execute(lambda: fn(db._conn))  # type: ignore[no-untyped-call]
-    return result
+def statements(script: str) -> list[str]:
+    """Split a schema script into complete statements (trigger bodies hold semicolons)."""
+    found, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                found.append(pending.strip())
+            pending = ""
+    return found
 
 
 class SqliteRegistry:
@@ -75,18 +58,15 @@ class SqliteRegistry:
         if synchronous.upper() not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = Path(path)
+        self.listeners: list[Listener] = []
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
         self._max_batch = max_batch
-        self._writer: aiosqlite.Connection | None = None
+        self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._writer_task: asyncio.Task[None] | None = None
-        self._closing = False
-        self.commits = 0  # group commits so far
-        self.writes = 0  # operations those commits carried
+        self._writer: Writer | None = None
+        self._closer: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, path: Path, **options: Any) -> SqliteRegistry:
@@ -97,6 +77,15 @@ class SqliteRegistry:
             await registry.close()
             raise
         return registry
+
+    @property
+    def commits(self) -> int:
+        """Group commits so far (with `writes`: how well writes are being batched)."""
+        return self._writer.commits if self._writer else 0
+
+    @property
+    def writes(self) -> int:
+        return self._writer.writes if self._writer else 0
 
     async def _connect(self, *pragmas: str) -> aiosqlite.Connection:
         db = await aiosqlite.connect(self.path, isolation_level=None)
@@ -112,133 +101,81 @@ class SqliteRegistry:
 
     async def _open(self) -> None:
         try:
-            self._writer = await self._connect(
+            self._db = await self._connect(
                 "journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON"
             )
-            await _on_connection_thread(self._writer, self._migrate)
+            await on_connection_thread(self._db, self._migrate)
             self._reader = await self._connect("query_only = ON")
         except sqlite3.Error as error:
-            raise _store_error(self.path, error) from None
-        self._writer_task = asyncio.create_task(self._write_loop(), name="registry-writer")
+            raise store_error(self.path, error) from None
+        self._writer = Writer(self._db, self.path, self._clock, self._max_batch)
+        self._writer.listeners = self.listeners
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the schema to the newest version, all in one transaction (or nothing)."""
         known = len(sql.MIGRATIONS)
+        if self._schema_version(conn) == known:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._schema_version(conn)  # again: another process may have migrated
+            for script in sql.MIGRATIONS[version:]:
+                for statement in statements(script):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {known}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > known:
+        if version > len(sql.MIGRATIONS):
             raise StoreError(
                 f"{self.path} uses schema version {version}, newer than this Control Room "
-                f"understands ({known}); upgrade control-room to use it"
+                f"understands ({len(sql.MIGRATIONS)}); upgrade control-room to use it"
             )
-        for number in range(version, known):
-            try:
-                script = sql.MIGRATIONS[number]
-                conn.executescript(
-                    f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number + 1};"
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                (now_at,) = conn.execute("PRAGMA user_version").fetchone()
-                if now_at <= number:  # not a concurrent migration by another process
-                    raise
+        return int(version)
 
     async def close(self) -> None:
-        self._closing = True
-        if self._writer_task is not None:
-            self._wake.set()
-            await self._writer_task
-            self._writer_task = None
-        for db in (self._reader, self._writer):
-            if db is not None:
-                await db.close()
-        self._reader = self._writer = None
+        """Commit what is queued, then close; safe to call twice or to cancel."""
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closer)
 
-    # -- the writer ------------------------------------------------------------------------
+    async def _close(self) -> None:
+        try:
+            if self._writer is not None:
+                await self._writer.stop()
+        finally:
+            for db in (self._reader, self._db):
+                if db is not None:
+                    await db.close()
 
-    async def _write(self, op: Op) -> Change[Any]:
-        if self._closing or self._writer_task is None:
+    async def _write(self, op: Callable[[ops.Tx], T]) -> T:
+        if self._writer is None or self._closer is not None:
             raise StoreError("the registry is closed")
-        future: asyncio.Future[Change[Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, future))
-        self._wake.set()
-        return await future
-
-    async def _write_loop(self) -> None:
-        assert self._writer is not None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                try:
-                    results = await _on_connection_thread(
-                        self._writer, functools.partial(self._run_batch, [op for op, _ in batch])
-                    )
-                except Exception as error:  # the connection itself failed
-                    results = [error] * len(batch)
-                self.commits += 1
-                self.writes += len(batch)
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-            if self._closing:
-                return
-
-    def _run_batch(self, batch: Sequence[Op], conn: sqlite3.Connection) -> list[Any]:
-        """One transaction for the whole batch, a savepoint per operation, one COMMIT."""
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            now = self._clock()
-            results: list[Any] = [self._run_one(conn, op, now) for op in batch]
-            conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [_store_error(self.path, error)] * len(batch)
-        return results
-
-    def _run_one(self, conn: sqlite3.Connection, op: Op, now: float) -> Any:
-        tx = ops.Tx(conn, now)
-        conn.execute("SAVEPOINT op")
-        try:
-            value = op(tx)
-        except Exception as error:
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
-            if isinstance(error, sqlite3.Error):
-                if not isinstance(error, sqlite3.IntegrityError):
-                    raise  # I/O and the like: the whole batch fails, nothing is acknowledged
-                return _store_error(self.path, error)
-            return error
-        conn.execute("RELEASE op")
-        return Change(value, tx.events)
+        result: T = await self._writer.submit(op)
+        return result
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> Change[list[Task]]:
+    async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
         return await self._write(lambda tx: ops.create_tasks(tx, specs, actor))
 
-    async def claim(
-        self, agent_id: str, task_id: str | None, lease_seconds: float
-    ) -> Change[Claim]:
+    async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
         return await self._write(lambda tx: ops.claim(tx, agent_id, task_id, lease_seconds))
 
     async def progress(
         self, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float
-    ) -> Change[Task]:
+    ) -> Task:
         return await self._write(
             lambda tx: ops.progress(tx, task_id, agent_id, epoch, percent, note, lease_seconds)
         )
 
     async def heartbeat(
         self, task_id: str, agent_id: str, epoch: int, lease_seconds: float
-    ) -> Change[Lease]:
+    ) -> Lease:
         return await self._write(
             lambda tx: ops.heartbeat(tx, task_id, agent_id, epoch, lease_seconds)
         )
@@ -251,59 +188,59 @@ class SqliteRegistry:
         summary: str,
         files: tuple[str, ...],
         hours: float | None,
-    ) -> Change[Task]:
+    ) -> Task:
         return await self._write(
             lambda tx: ops.complete(tx, task_id, agent_id, epoch, summary, files, hours)
         )
 
     async def verdict(
         self, task_id: str, epoch: int, passed: bool, output: str, actor: str
-    ) -> Change[Task]:
+    ) -> Task:
         return await self._write(lambda tx: ops.verdict(tx, task_id, epoch, passed, output, actor))
 
-    async def release(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Change[Task]:
+    async def release(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
         return await self._write(lambda tx: ops.release(tx, task_id, agent_id, epoch, reason))
 
-    async def block(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Change[Task]:
+    async def block(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
         return await self._write(lambda tx: ops.block(tx, task_id, agent_id, epoch, reason))
 
-    async def expire_leases(self) -> Change[list[Task]]:
+    async def expire_leases(self) -> list[Task]:
         return await self._write(ops.expire_leases)
 
-    async def await_approval(self, task_id: str, why: str, actor: str) -> Change[Task]:
+    async def await_approval(self, task_id: str, why: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.await_approval(tx, task_id, why, actor))
 
-    async def approve(self, task_id: str, actor: str) -> Change[Task]:
+    async def approve(self, task_id: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.approve(tx, task_id, actor))
 
-    async def reject(self, task_id: str, reason: str, actor: str) -> Change[Task]:
+    async def reject(self, task_id: str, reason: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.reject(tx, task_id, reason, actor))
 
-    async def cancel(self, task_id: str, reason: str, actor: str) -> Change[Task]:
+    async def cancel(self, task_id: str, reason: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.cancel(tx, task_id, reason, actor))
 
-    async def retry(self, task_id: str, actor: str) -> Change[Task]:
+    async def retry(self, task_id: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.retry(tx, task_id, actor))
 
     async def register_agent(
         self, agent_id: str, name: str, capabilities: tuple[str, ...], runtime: str, token_hash: str
-    ) -> Change[Agent]:
+    ) -> Agent:
         return await self._write(
             lambda tx: ops.register_agent(tx, agent_id, name, capabilities, runtime, token_hash)
         )
 
-    async def revoke_agent(self, agent_id: str, actor: str) -> Change[Agent]:
+    async def revoke_agent(self, agent_id: str, actor: str) -> Agent:
         return await self._write(lambda tx: ops.revoke_agent(tx, agent_id, actor))
 
     # -- reads -----------------------------------------------------------------------------
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        if self._reader is None:
+        if self._reader is None or self._closer is not None:
             raise StoreError("the registry is closed")
         try:
             return list(await self._reader.execute_fetchall(query, params))
         except sqlite3.Error as error:
-            raise _store_error(self.path, error) from None
+            raise store_error(self.path, error) from None
 
     async def get_task(self, task_id: str) -> Task:
         found = await self._fetch(sql.GET_TASK, (task_id,))
@@ -357,8 +294,13 @@ class SqliteRegistry:
             found = await self._fetch(sql.LIST_TASK_EVENTS, (task_id, after, limit))
         return [rows.event(r) for r in found]
 
-    async def recent_events(self, limit: int) -> list[Event]:
-        return [rows.event(r) for r in await self._fetch(sql.RECENT_EVENTS, (limit,))]
+    async def recent_events(self, limit: int, task_id: str | None = None) -> list[Event]:
+        """The newest `limit` events (of one task, if given), oldest first."""
+        if task_id is None:
+            found = await self._fetch(sql.RECENT_EVENTS, (limit,))
+        else:
+            found = await self._fetch(sql.RECENT_TASK_EVENTS, (task_id, limit))
+        return [rows.event(r) for r in found]
 
     async def last_event_id(self) -> int:
         (row,) = await self._fetch(sql.LAST_EVENT_ID)

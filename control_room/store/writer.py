@@ -1,0 +1,177 @@
+"""The single writer of a SQLite registry, with group commit.
+
+Writes queue up while the previous batch is being committed; the writer then runs the queue as
+one `BEGIN IMMEDIATE` transaction on aiosqlite's connection thread, each operation inside its
+own savepoint (a refused operation rolls back alone), and commits once: one fsync for many
+writes, with full durability. Nobody is answered before COMMIT returns. Right after it, the
+committed events go to the listeners in commit order, even for callers that stopped waiting.
+
+A caller cancelled before its batch starts is skipped (its write never happens); one cancelled
+while its batch runs may still have committed, which the event log and listeners show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from control_room.domain import ControlRoomError, Event, StoreError
+from control_room.store.ops import Op, Tx
+
+T = TypeVar("T")
+Listener = Callable[[Sequence[Event]], None]
+log = logging.getLogger(__name__)
+
+# Primary result codes after which the transaction cannot go on: the whole batch fails.
+_BATCH_FATAL = {
+    5: "another process kept the registry locked for too long",  # SQLITE_BUSY
+    7: "out of memory",  # SQLITE_NOMEM
+    8: "the registry file is read-only",  # SQLITE_READONLY
+    10: "a disk I/O error occurred",  # SQLITE_IOERR
+    11: "the registry file is corrupt",  # SQLITE_CORRUPT
+    13: "the disk is full",  # SQLITE_FULL
+    14: "the registry file cannot be opened",  # SQLITE_CANTOPEN
+    26: "the file is not a Control Room registry",  # SQLITE_NOTADB
+}
+
+
+def store_error(path: Path, error: sqlite3.Error) -> StoreError:
+    """A sentence for the operator about a SQLite failure; nothing was changed by it."""
+    code = getattr(error, "sqlite_errorcode", None)
+    reason = _BATCH_FATAL.get(code & 0xFF) if isinstance(code, int) else None
+    return StoreError(f"registry {path}: {reason or error}; nothing was changed")
+
+
+def _fatal(error: BaseException, conn: sqlite3.Connection) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return not conn.in_transaction or (isinstance(code, int) and code & 0xFF in _BATCH_FATAL)
+
+
+async def on_connection_thread(
+    db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]
+) -> T:
+    """Run `fn` on aiosqlite's own thread for this connection: one hop for a whole batch."""
+    result: T = await db._execute(lambda: fn(db._conn))  # type: ignore[no-untyped-call]
+    return result
+
+
+class Writer:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: Path,
+        clock: Callable[[], float],
+        max_batch: int = 512,
+    ) -> None:
+        self._db = db
+        self._path = path
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._in_flight: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.listeners: list[Listener] = []
+        self.commits = 0  # group commits so far
+        self.writes = 0  # operations those commits carried
+        self._task = asyncio.create_task(self._run(), name="registry-writer")
+
+    async def submit(self, op: Op) -> Any:
+        """Run `op` in the next group commit; its result once committed, or its error."""
+        if self._stopping or self._task.done():
+            raise StoreError("the registry is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, future))
+        self._wake.set()
+        return await future
+
+    async def stop(self) -> None:
+        """Finish every queued write, then stop."""
+        self._stopping = True
+        self._wake.set()
+        await asyncio.wait([self._task])
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    batch = [item for item in self._queue[: self._max_batch] if not item[1].done()]
+                    del self._queue[: self._max_batch]
+                    if batch:
+                        await self._commit(batch)
+                if self._stopping:
+                    return
+        finally:
+            unknown = StoreError("the registry writer stopped; this write may not have happened")
+            for _, future in self._in_flight + self._queue:
+                if not future.done():
+                    future.set_exception(unknown)
+
+    async def _commit(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        self._in_flight = batch
+        run = functools.partial(self._run_batch, [op for op, _ in batch])
+        try:
+            outcomes = await on_connection_thread(self._db, run)
+        except Exception as error:  # the connection itself failed
+            outcomes = [error] * len(batch)
+        self._in_flight = []
+        self.commits += 1
+        self.writes += len(batch)
+        events = [e for outcome in outcomes if isinstance(outcome, tuple) for e in outcome[1]]
+        for listener in self.listeners:
+            try:
+                listener(events)
+            except Exception:
+                log.exception("an event listener failed")
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome[0])
+
+    def _run_batch(self, batch: Sequence[Op], conn: sqlite3.Connection) -> list[Any]:
+        """One transaction for the whole batch, a savepoint per operation, one COMMIT."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            now = self._clock()
+            outcomes = [self._run_one(conn, op, now) for op in batch]
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("rollback failed; SQLite undoes the transaction on its own")
+            return [store_error(self._path, error)] * len(batch)
+        return outcomes
+
+    def _run_one(self, conn: sqlite3.Connection, op: Op, now: float) -> Any:
+        """(result, events), or the exception that refused the operation and undid its writes."""
+        tx = Tx(conn, now)
+        conn.execute("SAVEPOINT op")
+        try:
+            value = op(tx)
+        except Exception as error:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            if isinstance(error, ControlRoomError):
+                return error
+            if isinstance(error, sqlite3.Error):
+                if _fatal(error, conn):
+                    raise  # I/O and the like: the whole batch fails, nothing is acknowledged
+                return store_error(self._path, error)
+            log.error("write failed inside the registry", exc_info=error)
+            return error
+        conn.execute("RELEASE op")
+        return value, tx.events
