@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import sqlite3
 import stat
 import subprocess
@@ -228,6 +229,8 @@ def test_bad_import_changes_nothing(
         (["task", "list", "--status", "DONE"], "unknown status 'DONE'"),
         (["task", "frobnicate"], "invalid choice: 'frobnicate'"),
         (["events", "--after", "x"], "invalid int value"),
+        (["events", "--limit", "0"], "must be at least 1"),
+        (["events", "--after", "-1"], "is negative"),
     ],
 )
 def test_bad_commands_say_one_line(home: Path, args: list[str], message: str) -> None:
@@ -243,10 +246,83 @@ def test_without_init_the_error_says_what_to_do(tmp_path: Path) -> None:
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_a_broken_config_is_named(home: Path) -> None:
-    (home / "control-room.toml").write_text("[store]\nsynchronous = 'SOMETIMES'\n")
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[store]\nsynchronous = 'SOMETIMES'\n", "store.synchronous"),
+        ("[leases]\nseconds = nan\n", "leases.seconds"),
+        ("[leases]\nseconds = inf\n", "leases.seconds"),
+        ("[store]\nbusy_timeout_ms = -1\n", "store.busy_timeout_ms"),
+        ("[server]\nport = 'http'\n", "server.port"),
+        ("[srever]\nport = 1\n", "srever.port: unknown setting"),
+        ("[store\n", "cannot read the config"),
+    ],
+)
+def test_a_broken_config_is_named(home: Path, config: str, message: str) -> None:
+    (home / "control-room.toml").write_text(config)
     result = run_cli("task", "list", data_dir=home)
-    assert result.returncode == 1 and "store.synchronous" in result.stderr
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_named_config_must_exist(home: Path, tmp_path: Path) -> None:
+    result = run_cli("task", "list", "--config", str(tmp_path / "typo.toml"), data_dir=home)
+    assert result.returncode == 1 and "no such config file" in result.stderr
+
+
+def test_unusable_paths_are_user_errors(tmp_path: Path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a directory")
+    result = run_cli("init", data_dir=a_file)
+    assert result.returncode == 1 and "internal error" not in result.stderr, result.stderr
+    assert str(a_file) in result.stderr
+
+
+def test_an_absurdly_nested_import_is_refused(home: Path, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = run_cli("task", "import", str(deep), data_dir=home)
+    assert result.returncode == 1 and "nested too deeply" in result.stderr, result.stderr
+
+
+def test_terminal_control_characters_from_agents_are_not_replayed(home: Path) -> None:
+    async def seed() -> None:
+        registry = await SqliteRegistry.open(home / "registry.db")
+        coordinator = Coordinator(registry)
+        agent, _ = await coordinator.register_agent("sneaky")
+        await coordinator.add_task({"id": "T", "title": "innocent"})
+        claim = await coordinator.claim(agent.id, "T")
+        await coordinator.progress(
+            "T", agent.id, claim.lease.epoch, 5, "\x1b[2K\x1b]0;pwned\x07hidden"
+        )
+        await registry.close()
+
+    asyncio.run(seed())
+    for args in (["events"], ["task", "show", "T"], ["events", "--json"]):
+        out = run_cli(*args, data_dir=home).stdout
+        assert "\x1b" not in out and "\x07" not in out, args
+    assert "\ufffd[2K" in run_cli("events", data_dir=home).stdout
+
+
+def test_task_show_keeps_the_newest_history(home: Path) -> None:
+    async def seed() -> None:
+        registry = await SqliteRegistry.open(home / "registry.db")
+        coordinator = Coordinator(registry)
+        agent, _ = await coordinator.register_agent("busy")
+        await coordinator.add_task({"id": "LONG", "title": "many updates"})
+        claim = await coordinator.claim(agent.id, "LONG")
+        for percent in range(1, 100):
+            for _ in range(11):
+                await coordinator.progress("LONG", agent.id, claim.lease.epoch, percent)
+        await coordinator.complete("LONG", agent.id, claim.lease.epoch, "finally")
+        await registry.close()
+
+    asyncio.run(seed())
+    shown = json.loads(run_cli("task", "show", "LONG", "--json", data_dir=home).stdout)
+    assert len(shown["events"]) == 2 + 99 * 11 + 1
+    assert shown["events"][-1]["kind"] == "completed"
+    text = run_cli("task", "show", "LONG", data_dir=home).stdout
+    assert "completed" in text and "older events" in text
 
 
 def test_agent_list_and_events(home: Path) -> None:
@@ -285,6 +361,8 @@ def test_events_follow_prints_new_events(home: Path) -> None:
         time.sleep(1.0)
         run_cli("task", "add", "--id", "LIVE", "--title", "appears live", data_dir=home)
         assert follower.stdout is not None
+        ready, _, _ = select.select([follower.stdout], [], [], 10)
+        assert ready, "no event within 10 s"
         event = json.loads(follower.stdout.readline())
         assert (event["kind"], event["task_id"]) == ("created", "LIVE")
     finally:
