@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ def new_agent(coordinator: Coordinator) -> Callable[..., Any]:
         return agent.id
 
     return make
+
+
+@asynccontextmanager
+async def coordinator_at(path: Path) -> AsyncIterator[Coordinator]:
+    """A coordinator on the registry file at `path` (created if new), closed on exit."""
+    registry = await SqliteRegistry.open(path)
+    try:
+        yield Coordinator(registry)
+    finally:
+        await registry.close()
 
 
 def run_cli(

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
-from tests.conftest import run_cli
+from tests.conftest import coordinator_at, run_cli
 
 
 @pytest.fixture
@@ -113,11 +111,9 @@ def test_operator_commands_move_tasks(home: Path) -> None:
 
 
 async def _hold_for_approval(path: Path, task_id: str) -> None:
-    registry = await SqliteRegistry.open(path)
-    coordinator = Coordinator(registry)
-    await coordinator.add_task({"id": task_id, "title": "design", "type": "architecture"})
-    await coordinator.await_approval(task_id, "architecture needs a human")
-    await registry.close()
+    async with coordinator_at(path) as coordinator:
+        await coordinator.add_task({"id": task_id, "title": "design", "type": "architecture"})
+        await coordinator.await_approval(task_id, "architecture needs a human")
 
 
 def test_import_json_and_toml(home: Path, tmp_path: Path) -> None:
@@ -287,15 +283,13 @@ def test_an_absurdly_nested_import_is_refused(home: Path, tmp_path: Path) -> Non
 
 def test_terminal_control_characters_from_agents_are_not_replayed(home: Path) -> None:
     async def seed() -> None:
-        registry = await SqliteRegistry.open(home / "registry.db")
-        coordinator = Coordinator(registry)
-        agent, _ = await coordinator.register_agent("sneaky")
-        await coordinator.add_task({"id": "T", "title": "innocent"})
-        claim = await coordinator.claim(agent.id, "T")
-        await coordinator.progress(
-            "T", agent.id, claim.lease.epoch, 5, "\x1b[2K\x1b]0;pwned\x07hidden"
-        )
-        await registry.close()
+        async with coordinator_at(home / "registry.db") as coordinator:
+            agent, _ = await coordinator.register_agent("sneaky")
+            await coordinator.add_task({"id": "T", "title": "innocent"})
+            claim = await coordinator.claim(agent.id, "T")
+            await coordinator.progress(
+                "T", agent.id, claim.lease.epoch, 5, "\x1b[2K\x1b]0;pwned\x07hidden"
+            )
 
     asyncio.run(seed())
     for args in (["events"], ["task", "show", "T"], ["events", "--json"]):
@@ -306,16 +300,14 @@ def test_terminal_control_characters_from_agents_are_not_replayed(home: Path) ->
 
 def test_task_show_keeps_the_newest_history(home: Path) -> None:
     async def seed() -> None:
-        registry = await SqliteRegistry.open(home / "registry.db")
-        coordinator = Coordinator(registry)
-        agent, _ = await coordinator.register_agent("busy")
-        await coordinator.add_task({"id": "LONG", "title": "many updates"})
-        claim = await coordinator.claim(agent.id, "LONG")
-        for percent in range(1, 100):
-            for _ in range(11):
-                await coordinator.progress("LONG", agent.id, claim.lease.epoch, percent)
-        await coordinator.complete("LONG", agent.id, claim.lease.epoch, "finally")
-        await registry.close()
+        async with coordinator_at(home / "registry.db") as coordinator:
+            agent, _ = await coordinator.register_agent("busy")
+            await coordinator.add_task({"id": "LONG", "title": "many updates"})
+            claim = await coordinator.claim(agent.id, "LONG")
+            for percent in range(1, 100):
+                for _ in range(11):
+                    await coordinator.progress("LONG", agent.id, claim.lease.epoch, percent)
+            await coordinator.complete("LONG", agent.id, claim.lease.epoch, "finally")
 
     asyncio.run(seed())
     shown = json.loads(run_cli("task", "show", "LONG", "--json", data_dir=home).stdout)
@@ -327,13 +319,11 @@ def test_task_show_keeps_the_newest_history(home: Path) -> None:
 
 def test_agent_list_and_events(home: Path) -> None:
     async def seed() -> None:
-        registry = await SqliteRegistry.open(home / "registry.db")
-        coordinator = Coordinator(registry)
-        agent, _ = await coordinator.register_agent("claude-1", ["backend"], "claude-code")
-        await coordinator.add_task({"id": "W", "title": "work"})
-        claim = await coordinator.claim(agent.id, "W")
-        await coordinator.progress("W", agent.id, claim.lease.epoch, 30, "tests written")
-        await registry.close()
+        async with coordinator_at(home / "registry.db") as coordinator:
+            agent, _ = await coordinator.register_agent("claude-1", ["backend"], "claude-code")
+            await coordinator.add_task({"id": "W", "title": "work"})
+            claim = await coordinator.claim(agent.id, "W")
+            await coordinator.progress("W", agent.id, claim.lease.epoch, 30, "tests written")
 
     asyncio.run(seed())
     agents = json.loads(run_cli("agent", "list", "--json", data_dir=home).stdout)

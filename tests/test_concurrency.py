@@ -11,6 +11,7 @@ from pathlib import Path
 from control_room.domain import NothingToClaim, Status, StoreError
 from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry
+from tests.conftest import coordinator_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,9 +57,8 @@ def test_claimers_in_four_processes_share_one_registry(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
 
     async def setup() -> None:
-        registry = await SqliteRegistry.open(path)
-        await Coordinator(registry).add_tasks([{"title": f"t{i}"} for i in range(2000)])
-        await registry.close()
+        async with coordinator_at(path) as coordinator:
+            await coordinator.add_tasks([{"title": f"t{i}"} for i in range(2000)])
 
     asyncio.run(setup())
     argv = [sys.executable, "-m", "tests.agents", "work", str(path), "16"]

@@ -15,8 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
+from tests.conftest import coordinator_at
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 20
@@ -37,9 +36,8 @@ def test_sigkill_never_loses_an_acknowledged_completion(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
 
     async def top_up() -> None:  # more work than a worker can finish before its kill
-        registry = await SqliteRegistry.open(path)
-        await Coordinator(registry).add_tasks([{"title": f"t{i}"} for i in range(3000)])
-        await registry.close()
+        async with coordinator_at(path) as coordinator:
+            await coordinator.add_tasks([{"title": f"t{i}"} for i in range(3000)])
 
     rng = random.Random(2026)
     acknowledged: set[str] = set()

@@ -1,9 +1,8 @@
-"""Secrets: 256-bit random tokens, stored only as SHA-256 hashes, compared in constant time."""
+"""Secrets: 256-bit random tokens, stored only as SHA-256 hashes (looked up by hash)."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 
@@ -13,10 +12,6 @@ def new_token(prefix: str = "cr") -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same_secret(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def new_agent_id() -> str:
