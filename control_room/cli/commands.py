@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from control_room.cli import render
 from control_room.cli.importer import read_task_file
-from control_room.config import Home, load_settings, resolve_home
+from control_room.config import Home, Settings, load_settings, resolve_home
+from control_room.domain import InvalidInput
 from control_room.engine import Coordinator, init_home, open_coordinator
 
 FOLLOW_POLL_SECONDS = 0.25
@@ -26,6 +28,8 @@ async def run(args: argparse.Namespace) -> int:
         return await init(home)
     named = getattr(args, "config", None)
     settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
+    if args.command in ("serve", "mcp"):
+        return await doors(args, home, settings)
     async with open_coordinator(home, settings) as coordinator:
         if args.command == "task":
             return await TASK_COMMANDS[args.task_command](coordinator, args)
@@ -34,6 +38,27 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "events":
             return await events(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+async def doors(args: argparse.Namespace, home: Home, settings: Settings) -> int:
+    """`serve` and `mcp`: the server libraries are imported only when one is asked for."""
+    if args.command == "mcp":
+        from control_room.server.stdio import serve_stdio
+
+        await serve_stdio(home, settings)
+        return 0
+    from control_room.server.run import is_loopback, serve
+
+    host, port = args.host or settings.host, args.port or settings.port
+    if not is_loopback(host):
+        if not args.allow_remote:
+            raise InvalidInput("--host", f"{host} is not a loopback address: add --allow-remote")
+        print(
+            f"warning: listening on {host}: anyone who can reach it and holds a token can act",
+            file=sys.stderr,
+        )
+    await serve(home, settings, host, port)
+    return 0
 
 
 async def init(home: Home) -> int:

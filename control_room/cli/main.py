@@ -70,6 +70,14 @@ def build_parser() -> Parser:
 
     command(sub, "init", "create the data directory, default config and operator token")
 
+    serve = command(sub, "serve", "the REST and MCP server with the housekeeping loops")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="port (default 3003)")
+    serve.add_argument(
+        "--allow-remote", action="store_true", help="allow listening on a non-loopback address"
+    )
+    command(sub, "mcp", "the MCP tools over stdio, for clients that launch their servers")
+
     task = command(sub, "task", "add, import, list, show and steer tasks")
     tasks = task.add_subparsers(dest="task_command", metavar="ACTION", parser_class=Parser)
     tasks.required = True
@@ -132,6 +140,13 @@ def _status(text: str) -> Status:
         raise argparse.ArgumentTypeError(
             f"unknown status {text!r}: use one of {', '.join(Status)}"
         ) from None
+
+
+def _port(text: str) -> int:
+    value = _count(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return value
 
 
 def _count(text: str) -> int:

@@ -1,0 +1,49 @@
+"""Named background loops with their state observable: last run, next run, last error.
+
+Each loop calls one step every `interval` seconds, or at once when poked; a failing step is
+recorded and retried next time, never allowed to end the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loop:
+    name: str
+    interval: float
+    step: Callable[[], Awaitable[object]]
+    last_run: float | None = None
+    next_run: float | None = None
+    last_error: str | None = None
+    runs: int = 0
+
+    def __post_init__(self) -> None:
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        """Run the step now instead of waiting for the interval."""
+        self._poked.set()
+
+    async def run(self) -> None:
+        while True:
+            self.last_run = time.time()
+            try:
+                await self.step()
+                self.last_error = None
+            except Exception as error:
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("loop %s failed", self.name)
+            self.runs += 1
+            self.next_run = time.time() + self.interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.interval)
+            self._poked.clear()

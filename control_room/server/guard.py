@@ -1,0 +1,92 @@
+"""ASGI guard in front of every route: DNS-rebinding protection and a request body limit.
+
+A browser page on another site can make a browser send requests to 127.0.0.1; checking the Host
+header (and Origin, when a browser sends one) against the addresses we serve on stops it. Bodies
+above the limit are refused with 413 before anything reads them into memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY = 1024 * 1024
+
+
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": code, "message": message}, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, hosts: Iterable[str], max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.hosts = {h.lower() for h in hosts}
+        self.origins = {f"http://{h}" for h in self.hosts}
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "").lower()
+        if host not in self.hosts:
+            await send_error(send, 421, "wrong_host", f"this server does not answer for {host!r}")
+            return
+        origin = headers.get("origin")
+        if origin is not None and origin.lower() not in self.origins:
+            await send_error(send, 403, "wrong_origin", f"requests from {origin!r} are refused")
+            return
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await send_error(send, 413, "too_large", f"the body limit is {self.max_body} bytes")
+            return
+        await self._call_counting(scope, receive, send)
+
+    async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, refusing it if a chunked body grows past the limit."""
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLarge(f"the body limit is {self.max_body} bytes")
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not started:
+                await send_error(send, 413, "too_large", f"the body limit is {self.max_body} bytes")
+
+
+def served_hosts(host: str, port: int, extra: Iterable[str] = ()) -> list[str]:
+    """Host header values that name this server."""
+    names = (
+        {host, "127.0.0.1", "localhost", "[::1]"} if host in ("127.0.0.1", "localhost") else {host}
+    )
+    return [f"{name}:{port}" for name in names] + list(extra)
+
+
+def scope_state(scope: Scope) -> dict[str, Any]:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state

@@ -1,0 +1,346 @@
+"""The REST door: JSON over HTTP under /api, with the same meaning as the MCP tools.
+
+Every endpoint is declared once in ENDPOINTS (method, path, who may call it, body schema); the
+routes and the OpenAPI document are both built from that table. Errors are always JSON
+`{"error": code, "message": text}`: 400 bad JSON, 401 no or unknown token, 403 wrong role,
+404 unknown task or nothing to claim, 409 conflict, 413 too large, 422 a bad field (named).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from control_room import __version__
+from control_room.domain import Claim, ControlRoomError, InvalidInput, Status
+from control_room.engine import Coordinator
+from control_room.server.auth import Authenticator, Caller, Role
+
+Body = dict[str, Any]
+Handler = Callable[["Call"], Awaitable[Any]]
+EVENTS_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One authenticated request, as a handler sees it."""
+
+    coordinator: Coordinator
+    caller: Caller
+    request: Request
+    body: Body
+
+    @property
+    def task_id(self) -> str:
+        return str(self.request.path_params["task_id"])
+
+    @property
+    def agent_id(self) -> str:
+        assert self.caller.agent is not None
+        return self.caller.agent.id
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    roles: tuple[Role, ...] = ()  # empty: no token needed
+    body: Mapping[str, Any] | None = None  # JSON schema of the body
+    status: int = 200
+    query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def claim_json(claim: Claim) -> Body:
+    lease = claim.lease
+    return {
+        "task": claim.task.to_dict(),
+        "lease": {"epoch": lease.epoch, "expires_at": lease.expires_at, "agent_id": lease.agent_id},
+    }
+
+
+def take(body: Body, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> Body:
+    """The body's fields, refusing unknown ones and naming missing ones."""
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise InvalidInput(unknown[0], "unknown field")
+    for name in required:
+        if name not in body:
+            raise InvalidInput(name, "is required")
+    return body
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+async def health(call: Call) -> Body:
+    return {"status": "ok", "version": __version__}
+
+
+async def register_agent(call: Call) -> Body:
+    b = take(call.body, ("name",), ("capabilities", "runtime"))
+    agent, token = await call.coordinator.register_agent(
+        b["name"], b.get("capabilities", []), b.get("runtime", "external")
+    )
+    return {"agent_id": agent.id, "token": token, "agent": agent.to_dict()}
+
+
+async def list_agents(call: Call) -> Body:
+    return {"agents": [a.to_dict() for a in await call.coordinator.agents()]}
+
+
+async def list_tasks(call: Call) -> Body:
+    params = call.request.query_params
+    status = params.get("status")
+    if status is not None and status.upper() not in Status.__members__:
+        raise InvalidInput("status", f"unknown status {status!r}")
+    tasks = await call.coordinator.tasks(
+        status=Status(status.upper()) if status else None, capability=params.get("capability")
+    )
+    return {"tasks": [t.to_dict() for t in tasks]}
+
+
+async def get_task(call: Call) -> Body:
+    return (await call.coordinator.task(call.task_id)).to_dict()
+
+
+async def add_task(call: Call) -> Body:
+    return (await call.coordinator.add_task(call.body, actor="operator")).to_dict()
+
+
+async def claim(call: Call) -> Body:
+    b = take(call.body, (), ("task_id",))
+    return claim_json(await call.coordinator.claim(call.agent_id, b.get("task_id")))
+
+
+async def progress(call: Call) -> Body:
+    b = take(call.body, ("epoch", "percent"), ("note",))
+    task = await call.coordinator.progress(
+        call.task_id, call.agent_id, b["epoch"], b["percent"], b.get("note", "")
+    )
+    return task.to_dict()
+
+
+async def complete(call: Call) -> Body:
+    b = take(call.body, ("epoch", "summary"), ("files", "hours"))
+    task = await call.coordinator.complete(
+        call.task_id, call.agent_id, b["epoch"], b["summary"], b.get("files", []), b.get("hours")
+    )
+    return task.to_dict()
+
+
+async def release(call: Call) -> Body:
+    b = take(call.body, ("epoch", "reason"))
+    return (
+        await call.coordinator.release(call.task_id, call.agent_id, b["epoch"], b["reason"])
+    ).to_dict()
+
+
+async def block(call: Call) -> Body:
+    b = take(call.body, ("epoch", "reason"))
+    return (
+        await call.coordinator.block(call.task_id, call.agent_id, b["epoch"], b["reason"])
+    ).to_dict()
+
+
+async def approve(call: Call) -> Body:
+    take(call.body)
+    return (await call.coordinator.approve(call.task_id, actor="operator")).to_dict()
+
+
+async def reject(call: Call) -> Body:
+    b = take(call.body, ("reason",))
+    return (await call.coordinator.reject(call.task_id, b["reason"], actor="operator")).to_dict()
+
+
+def _after(request: Request) -> int:
+    text = request.query_params.get("after", "0")
+    if not text.isdigit():
+        raise InvalidInput("after", "must be an event id (a whole number >= 0)")
+    return int(text)
+
+
+async def events(call: Call) -> Body:
+    found = await call.coordinator.events(after=_after(call.request), limit=EVENTS_PAGE)
+    return {"events": [e.to_dict() for e in found], "more": len(found) == EVENTS_PAGE}
+
+
+async def event_stream(call: Call) -> Response:
+    """Server-sent events from the log: everything after `after`, then each new event live.
+
+    New events are noticed from the bus at once, and by re-reading the log every second, which
+    also brings in what other processes (the CLI, `control-room mcp`) wrote."""
+    after = _after(call.request)
+    coordinator = call.coordinator
+
+    async def stream() -> AsyncIterator[str]:
+        last = after
+        subscription = coordinator.bus.subscribe(limit=1)
+        try:
+            while True:
+                page = await coordinator.events(after=last, limit=EVENTS_PAGE)
+                for event in page:
+                    data = json.dumps(event.to_dict())
+                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
+                    last = event.id
+                if len(page) == EVENTS_PAGE:
+                    continue
+                try:
+                    await asyncio.wait_for(subscription.get(), 1.0)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                except Exception:  # lagged: the log has it all
+                    subscription.close()
+                    subscription = coordinator.bus.subscribe(limit=1)
+        finally:
+            subscription.close()
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+ANY: tuple[Role, ...] = ("operator", "agent")
+EPOCH = {"type": "integer", "minimum": 0, "description": "the lease epoch from claim"}
+TASK_BODY = {
+    "type": "object",
+    "required": ["title"],
+    "properties": {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "project": {"type": "string"},
+        "priority": {"type": "string", "examples": ["P0", "P1-HIGH"]},
+        "type": {"type": "string"},
+        "capabilities": {"type": "array", "items": {"type": "string"}},
+        "criteria": {"type": "array", "items": {"type": "string"}},
+        "checks": {"type": "array", "items": {"type": "string"}},
+        "depends_on": {"type": "array", "items": {"type": "string"}},
+        "manual": {"type": "boolean"},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+    },
+    "additionalProperties": False,
+}
+
+
+def _object(required: tuple[str, ...], **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/health", health, "Is the server up"),
+    Endpoint(
+        "POST", "/api/agents", register_agent, "Register an agent; returns its token once",
+        roles=("operator", "registrant"), status=201,
+        body=_object(
+            ("name",), name={"type": "string"}, runtime={"type": "string"},
+            capabilities={"type": "array", "items": {"type": "string"}},
+        ),
+    ),
+    Endpoint("GET", "/api/agents", list_agents, "All agents", roles=ANY),
+    Endpoint(
+        "GET", "/api/tasks", list_tasks, "Tasks by priority, then age", roles=ANY,
+        query={"status": {"type": "string"}, "capability": {"type": "string"}},
+    ),
+    Endpoint(
+        "POST", "/api/tasks", add_task, "Add a task", roles=("operator",), body=TASK_BODY,
+        status=201,
+    ),
+    Endpoint(
+        "POST", "/api/tasks/claim", claim, "Claim a task (the best fit if no task_id)",
+        roles=("agent",), body=_object((), task_id={"type": "string"}),
+    ),
+    Endpoint("GET", "/api/tasks/{task_id}", get_task, "One task", roles=ANY),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/progress", progress, "Report progress; renews the lease",
+        roles=("agent",),
+        body=_object(
+            ("epoch", "percent"), epoch=EPOCH,
+            percent={"type": "integer", "minimum": 0, "maximum": 100}, note={"type": "string"},
+        ),
+    ),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/complete", complete, "Hand in the work", roles=("agent",),
+        body=_object(
+            ("epoch", "summary"), epoch=EPOCH, summary={"type": "string"},
+            files={"type": "array", "items": {"type": "string"}}, hours={"type": "number"},
+        ),
+    ),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/release", release, "Give the task back", roles=("agent",),
+        body=_object(("epoch", "reason"), epoch=EPOCH, reason={"type": "string"}),
+    ),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/block", block, "Report being blocked", roles=("agent",),
+        body=_object(("epoch", "reason"), epoch=EPOCH, reason={"type": "string"}),
+    ),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/approve", approve, "Approve a waiting task",
+        roles=("operator",), body=_object(()),
+    ),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/reject", reject, "Reject a waiting task",
+        roles=("operator",), body=_object(("reason",), reason={"type": "string"}),
+    ),
+    Endpoint(
+        "GET", "/api/events", events, "Events after an id, oldest first", roles=ANY,
+        query={"after": {"type": "integer", "minimum": 0}},
+    ),
+    Endpoint(
+        "GET", "/api/events/stream", event_stream, "Server-sent events, live", roles=ANY,
+        query={"after": {"type": "integer", "minimum": 0}},
+    ),
+)  # fmt: skip
+
+
+def error(status: int, code: str, message: str, **extra: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def route_handler(
+    endpoint: Endpoint, coordinator: Coordinator, auth: Authenticator
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette handler for `endpoint`: authenticate, parse, call, answer in JSON."""
+
+    async def handle(request: Request) -> Response:
+        caller = Caller("operator")
+        if endpoint.roles:
+            found = await auth.caller(request.headers.get("authorization"))
+            if found is None:
+                return error(401, "unauthorized", "send Authorization: Bearer <token>")
+            if found.role not in endpoint.roles:
+                allowed = " or ".join(endpoint.roles)
+                return error(403, "forbidden", f"this needs the {allowed} token")
+            caller = found
+        body: Body = {}
+        if endpoint.body is not None:
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except (ValueError, RecursionError):
+                return error(400, "bad_json", "the body is not valid JSON")
+            if not isinstance(body, dict):
+                return error(422, "invalid", "the body must be a JSON object")
+        try:
+            result = await endpoint.handler(Call(coordinator, caller, request, body))
+        except InvalidInput as failure:
+            return error(422, failure.code, failure.message, field=failure.field)
+        except ControlRoomError as failure:
+            return error(failure.http_status, failure.code, failure.message)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(result, status_code=endpoint.status)
+
+    return handle

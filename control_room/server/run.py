@@ -1,0 +1,66 @@
+"""`control-room serve`: the server and the housekeeping loops until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+
+import uvicorn
+
+from control_room.config import Home, Settings
+from control_room.engine import open_coordinator
+from control_room.engine.loops import Loop
+from control_room.server.app import create_app
+
+REAPER_SECONDS = 1.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+    operator_token = home.operator_token.read_text(encoding="utf-8").strip()
+    async with open_coordinator(home, settings) as coordinator:
+        app = create_app(
+            coordinator,
+            operator_token=operator_token,
+            registration_secret=settings.registration_secret,
+            host=host,
+            port=port,
+        )
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+        )
+        server = uvicorn.Server(config)
+        # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
+        # make that one a no-op, so a stop request ends in a clean exit 0.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
+        reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
+        housekeeping = asyncio.create_task(reaper.run(), name="lease-reaper")
+        print(
+            f"Control Room serving on http://{host}:{port}  (REST /api, MCP /mcp; Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn's way of saying it could not bind
+            raise OSError(
+                f"cannot listen on {host}:{port}: the address is in use or not ours"
+            ) from None
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
