@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_room.domain import Agent, ControlRoomError
 from control_room.engine import Coordinator
@@ -20,6 +20,22 @@ from control_room.server import openapi, rest
 from control_room.server.auth import Authenticator
 from control_room.server.guard import BodyTooLarge, Guard, send_error, served_hosts
 from control_room.server.tools import build_mcp
+
+
+class McpDoor:
+    """The MCP endpoint (an ASGI app), for registered agents' tokens only."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        caller = await self.auth.caller(headers.get(b"authorization", b"").decode("latin-1"))
+        if caller is None or caller.agent is None:
+            await send_error(send, 401, "unauthorized", "send an agent token: Bearer <token>")
+            return
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -53,15 +69,6 @@ def create_app(
         host=host,
     )
 
-    async def mcp_door(scope: Scope, receive: Receive, send: Send) -> None:
-        """The MCP endpoint, for registered agents' tokens only."""
-        headers = dict(scope["headers"])
-        caller = await auth.caller(headers.get(b"authorization", b"").decode("latin-1"))
-        if caller is None or caller.agent is None:
-            await send_error(send, 401, "unauthorized", "send an agent token: Bearer <token>")
-            return
-        await mcp_app(scope, receive, send)
-
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi.document())
 
@@ -84,7 +91,7 @@ def create_app(
         for e in rest.ENDPOINTS
     ]
     routes.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
-    routes.append(Route("/mcp", mcp_door, methods=["GET", "POST", "DELETE"]))
+    routes.append(Route("/mcp", McpDoor(mcp_app, auth), methods=["GET", "POST", "DELETE"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
