@@ -1,0 +1,128 @@
+"""`control-room serve` as a real process: agents join, share the queue, and it stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.conftest import run_cli
+from tests.serving import free_port
+
+TASKS = 30
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    for i in range(TASKS):
+        run_cli("task", "add", "--id", f"Q-{i:02d}", "--title", f"queued {i}", data_dir=home)
+    port = free_port()
+    script = Path(sys.executable).with_name("control-room")
+    server = subprocess.Popen(
+        [str(script), "--data-dir", str(home), "serve", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"{url}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx2.HTTPError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.1)
+    yield url, home, server
+    if server.poll() is None:
+        server.kill()
+    server.wait(timeout=10)
+    assert server.stderr is not None
+    server.stderr.close()
+
+
+async def rest_agent(url: str, operator: str) -> list[str]:
+    async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
+        joined = await http.post(
+            "/api/agents", json={"name": "rest", "capabilities": ["*"]},
+            headers={"Authorization": f"Bearer {operator}"},
+        )  # fmt: skip
+        headers = {"Authorization": f"Bearer {joined.json()['token']}"}
+        done = []
+        while True:
+            claim = await http.post("/api/tasks/claim", json={}, headers=headers)
+            if claim.status_code == 404:
+                return done
+            assert claim.status_code == 200, claim.text
+            task_id, epoch = claim.json()["task"]["id"], claim.json()["lease"]["epoch"]
+            body = {"epoch": epoch, "summary": "rest did it"}
+            answer = await http.post(f"/api/tasks/{task_id}/complete", json=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+            done.append(task_id)
+
+
+async def mcp_agent(url: str, operator: str) -> list[str]:
+    async with httpx2.AsyncClient(timeout=30) as http:
+        joined = await http.post(
+            f"{url}/api/agents", json={"name": "mcp", "capabilities": ["*"]},
+            headers={"Authorization": f"Bearer {operator}"},
+        )  # fmt: skip
+        http.headers["Authorization"] = f"Bearer {joined.json()['token']}"
+        done = []
+        async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
+            while True:
+                claimed = await client.call_tool("claimTask", {})
+                if claimed.is_error:
+                    assert "no available task" in claimed.content[0].text  # type: ignore[union-attr]
+                    return done
+                task = claimed.structured_content
+                assert task is not None
+                args = {
+                    "taskId": task["task"]["id"],
+                    "epoch": task["epoch"],
+                    "summary": "mcp did it",
+                }
+                completed = await client.call_tool("completeTask", args)
+                assert not completed.is_error, completed
+                done.append(task["task"]["id"])
+
+
+def test_an_mcp_agent_and_a_rest_agent_share_the_queue(
+    served: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    url, home, server = served
+    operator = (home / "operator.token").read_text().strip()
+
+    async def both() -> tuple[list[str], list[str]]:
+        return await asyncio.gather(rest_agent(url, operator), mcp_agent(url, operator))
+
+    by_rest, by_mcp = asyncio.run(both())
+    assert by_rest and by_mcp, "both agents got work"
+    assert not set(by_rest) & set(by_mcp), "no task went to both"
+    assert sorted(by_rest + by_mcp) == [f"Q-{i:02d}" for i in range(TASKS)]
+    listed = run_cli("task", "list", "--status", "COMPLETED", "--json", data_dir=home).stdout
+    assert listed.count('"id"') == TASKS
+
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(timeout=15) == 0
+    assert server.stderr is not None
+    errors = server.stderr.read()
+    assert "Traceback" not in errors, errors
+
+
+def test_serve_refuses_remote_addresses_unless_asked(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    run_cli("init", data_dir=home)
+    result = run_cli("serve", "--host", "0.0.0.0", data_dir=home)
+    assert result.returncode == 1 and "--allow-remote" in result.stderr
