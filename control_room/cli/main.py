@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__
@@ -166,6 +166,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it comes with uvicorn[standard]): a faster event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _fail(message: str, code: int) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
@@ -181,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return asyncio.run(commands.run(args))
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            return runner.run(commands.run(args))
     except InvalidInput as error:
         flag = FLAGS.get(error.field) if args.command == "task" else None
         return _fail(f"{flag}: {error.detail}" if flag else error.message, 1)

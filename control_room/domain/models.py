@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -58,12 +58,16 @@ class Task:
         return Lease(self.id, self.agent_id, self.epoch, self.lease_expires_at)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """JSON-ready: enums as text, tuples as lists."""
+        data = {name: getattr(self, name) for name in _TASK_FIELDS}
         for key in ("capabilities", "criteria", "checks", "depends_on", "files"):
             data[key] = list(data[key])
         data["status"] = str(self.status)
         data["priority"] = str(self.priority)
         return data
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(Task))
 
 
 class AgentStatus(StrEnum):
@@ -87,7 +91,7 @@ class Agent:
         return "*" in self.capabilities or set(required) <= set(self.capabilities)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["capabilities"] = list(self.capabilities)
         data["status"] = str(self.status)
         return data
@@ -109,7 +113,8 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["data"] = dict(self.data)
         data["from_status"] = self.from_status and str(self.from_status)
         data["to_status"] = self.to_status and str(self.to_status)
         return data

@@ -4,10 +4,12 @@ or a newcomer holding the registration secret. Tokens come as `Authorization: Be
 from __future__ import annotations
 
 import hmac
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from control_room.domain import Agent
+from control_room.domain import Agent, Event
 from control_room.engine import Coordinator
 from control_room.engine.tokens import token_hash
 
@@ -25,12 +27,35 @@ class Caller:
 
 
 class Authenticator:
+    """Recognises tokens. An agent found by its token is remembered for CACHE_SECONDS, and
+    forgotten at once when this process sees any agent revoked (another process's revocation
+    takes effect within CACHE_SECONDS, and it releases the agent's task at once anyway)."""
+
+    CACHE_SECONDS = 5.0
+
     def __init__(
         self, coordinator: Coordinator, operator_token: str, registration_secret: str | None
     ) -> None:
         self._coordinator = coordinator
         self._operator = token_hash(operator_token)
         self._registration = token_hash(registration_secret) if registration_secret else None
+        self._agents: dict[str, tuple[Agent, float]] = {}
+        coordinator.registry.listeners.append(self._forget_on_revoke)
+
+    def _forget_on_revoke(self, events: Sequence[Event]) -> None:
+        if any(e.kind == "agent_revoked" for e in events):
+            self._agents.clear()
+
+    async def _agent(self, token: str, hashed: str) -> Agent | None:
+        cached = self._agents.get(hashed)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        agent = await self._coordinator.authenticate(token)
+        if agent is not None:
+            if len(self._agents) > 10_000:
+                self._agents.clear()
+            self._agents[hashed] = (agent, time.monotonic() + self.CACHE_SECONDS)
+        return agent
 
     async def caller(self, authorization: str | None) -> Caller | None:
         """The caller named by an Authorization header, or None when it names nobody."""
@@ -42,5 +67,5 @@ class Authenticator:
             return Caller("operator")
         if self._registration and hmac.compare_digest(given, self._registration):
             return Caller("registrant")
-        agent = await self._coordinator.authenticate(token)
+        agent = await self._agent(token, given)
         return Caller("agent", agent) if agent else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -54,6 +55,11 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
             file=sys.stderr,
             flush=True,
         )
+        # Full garbage collections walked every object of the process and paused all in-flight
+        # requests for ~40 ms (bench/http_claims.py p99: 39 ms -> 9 ms). Freeze what start-up
+        # built (imports, the app) out of collection, and collect the young generation less often.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         try:
             await server.serve()
         except SystemExit:  # uvicorn's way of saying it could not bind
