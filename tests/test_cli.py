@@ -360,3 +360,30 @@ def test_events_follow_prints_new_events(home: Path) -> None:
         follower.wait(timeout=10)
         assert follower.stdout is not None
         follower.stdout.close()
+
+
+def test_agent_add_and_revoke(home: Path) -> None:
+    added = run_cli(
+        "agent", "add", "--name", "cli-agent", "--capability", "backend", "--json", data_dir=home
+    )
+    assert added.returncode == 0, added.stderr
+    created = json.loads(added.stdout)
+    assert created["token"].startswith("cr_") and created["agent_id"].startswith("A-")
+    listed = json.loads(run_cli("agent", "list", "--json", data_dir=home).stdout)
+    assert [(a["name"], a["capabilities"], a["status"]) for a in listed] == [
+        ("cli-agent", ["backend"], "ACTIVE")
+    ]
+    revoked = run_cli("agent", "revoke", created["agent_id"], data_dir=home)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    assert (
+        json.loads(run_cli("agent", "list", "--json", data_dir=home).stdout)[0]["status"]
+        == "REVOKED"
+    )
+
+    async def token_works() -> bool:
+        async with coordinator_at(home / "registry.db") as coordinator:
+            return await coordinator.authenticate(created["token"]) is not None
+
+    assert not asyncio.run(token_works())
+    again = run_cli("agent", "revoke", "A-nobody", data_dir=home)
+    assert again.returncode == 1 and "no agent A-nobody" in again.stderr

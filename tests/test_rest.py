@@ -247,3 +247,22 @@ async def test_approve_and_reject_through_rest(http: httpx2.AsyncClient, server:
     assert no.json()["status"] == "CANCELLED" and no.json()["reason"] == "later"
     missing = await http.post(f"/api/tasks/{two['id']}/reject", json={}, headers=server.operator())
     assert missing.status_code == 422 and missing.json()["field"] == "reason"
+
+
+async def test_a_revoked_token_stops_working_at_once(
+    http: httpx2.AsyncClient, server: Running
+) -> None:
+    task = await add(http, server)
+    agent = await register(http, server.operator_token)
+    claim = await http.post("/api/tasks/claim", json={}, headers=agent)
+    assert claim.status_code == 200  # and the token is now in the server's cache
+    agent_id = claim.json()["lease"]["agent_id"]
+    answer = await http.post(f"/api/agents/{agent_id}/revoke", json={}, headers=agent)
+    assert answer.status_code == 403, "agents cannot revoke"
+    answer = await http.post(f"/api/agents/{agent_id}/revoke", json={}, headers=server.operator())
+    assert answer.status_code == 200 and answer.json()["status"] == "REVOKED"
+    assert (await http.get("/api/tasks", headers=agent)).status_code == 401
+    released = (await http.get(f"/api/tasks/{task['id']}", headers=server.operator())).json()
+    assert (released["status"], released["attempts"]) == ("AVAILABLE", 1)
+    missing = await http.post("/api/agents/A-nobody/revoke", json={}, headers=server.operator())
+    assert missing.status_code == 404

@@ -34,7 +34,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "task":
             return await TASK_COMMANDS[args.task_command](coordinator, args)
         if args.command == "agent":
-            return await agent_list(coordinator, args)
+            return await AGENT_COMMANDS[args.agent_command](coordinator, args)
         if args.command == "events":
             return await events(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
@@ -186,6 +186,28 @@ async def agent_list(coordinator: Coordinator, args: argparse.Namespace) -> int:
     else:
         print("no agents have registered yet")
     return 0
+
+
+async def agent_add(coordinator: Coordinator, args: argparse.Namespace) -> int:
+    agent, token = await coordinator.register_agent(
+        args.name, args.capabilities or [], args.runtime
+    )
+    if args.json:
+        print(render.as_json({"agent_id": agent.id, "token": token}))
+    else:
+        print(f"agent {agent.id} ({agent.name})")
+        print(f"token {token}")
+        print("The token is shown only now; pass it as CONTROL_ROOM_TOKEN or a Bearer header.")
+    return 0
+
+
+async def agent_revoke(coordinator: Coordinator, args: argparse.Namespace) -> int:
+    agent = await coordinator.revoke_agent(args.id)
+    print(f"{agent.id} ({agent.name}): token revoked")
+    return 0
+
+
+AGENT_COMMANDS = {"list": agent_list, "add": agent_add, "revoke": agent_revoke}
 
 
 async def events(coordinator: Coordinator, args: argparse.Namespace) -> int:

@@ -123,6 +123,12 @@ def build_parser() -> Parser:
     agents = agent.add_subparsers(dest="agent_command", metavar="ACTION", parser_class=Parser)
     agents.required = True
     command(agents, "list", "list registered agents").add_argument("--json", action="store_true")
+    new_agent = command(agents, "add", "register an agent; prints its id and token (shown once)")
+    new_agent.add_argument("--name", required=True)
+    new_agent.add_argument("--capability", action="append", dest="capabilities", metavar="C")
+    new_agent.add_argument("--runtime", default="external")
+    new_agent.add_argument("--json", action="store_true")
+    command(agents, "revoke", "revoke an agent's token; its task is released").add_argument("id")
 
     events = command(sub, "events", "the event log, oldest first")
     events.add_argument("--after", type=_count, default=None, metavar="N", help="events after id N")

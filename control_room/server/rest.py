@@ -92,6 +92,12 @@ async def register_agent(call: Call) -> Body:
     return {"agent_id": agent.id, "token": token, "agent": agent.to_dict()}
 
 
+async def revoke_agent(call: Call) -> Body:
+    take(call.body)
+    agent_id = str(call.request.path_params["agent_id"])
+    return (await call.coordinator.revoke_agent(agent_id, actor="operator")).to_dict()
+
+
 async def list_agents(call: Call) -> Body:
     return {"agents": [a.to_dict() for a in await call.coordinator.agents()]}
 
@@ -250,6 +256,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ),
     ),
     Endpoint("GET", "/api/agents", list_agents, "All agents", roles=ANY),
+    Endpoint(
+        "POST", "/api/agents/{agent_id}/revoke", revoke_agent,
+        "Revoke an agent's token; the task it holds is released", roles=("operator",),
+        body=_object(()),
+    ),
     Endpoint(
         "GET", "/api/tasks", list_tasks, "Tasks by priority, then age", roles=ANY,
         query={"status": {"type": "string"}, "capability": {"type": "string"}},
