@@ -137,13 +137,16 @@ class RegistryMachine(RuleBasedStateMachine):
         data=st.data(),
     )
     def add(self, priority: str, checks: bool, max_attempts: int, data: st.DataObject) -> None:
-        existing = sorted(self.model.tasks)
+        existing = list(self.model.tasks)  # insertion order: replays must draw the same way
         deps = (
             data.draw(st.lists(st.sampled_from(existing), max_size=2, unique=True))
             if existing
             else []
         )
-        raw = {"title": "t", "priority": priority, "max_attempts": max_attempts, "depends_on": deps}
+        raw = {
+            "id": f"T-{len(self.model.tasks)}", "title": "t", "priority": priority,
+            "max_attempts": max_attempts, "depends_on": deps,
+        }  # fmt: skip
         task = self.run(self.service.add_task(raw | ({"checks": ["make"]} if checks else {})))
         model = ModelTask(
             task.id, priority, self.clock.now, len(self.model.tasks), checks, max_attempts, deps,
