@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -146,3 +147,45 @@ async def test_stdio_takes_its_identity_from_the_environment(tmp_path: Path) -> 
         assert claimed is not None
     async with coordinator_at(home.registry) as coordinator:
         assert (await coordinator.task(claimed["task"]["id"])).agent_id == agent.id
+
+
+async def test_an_mcp_session_belongs_to_the_agent_that_opened_it(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server:
+        _, token_a = await server.coordinator.register_agent("a", ["*"])
+        _, token_b = await server.coordinator.register_agent("b", ["*"])
+        accept = {"Accept": "application/json, text/event-stream"}
+        hello = {
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}},
+        }  # fmt: skip
+        async with httpx2.AsyncClient(base_url=server.url, timeout=10) as http:
+            opened = await http.post(
+                "/mcp", json=hello, headers=accept | {"Authorization": f"Bearer {token_a}"}
+            )
+            session = opened.headers.get("mcp-session-id")
+            assert opened.status_code == 200 and session
+            as_b = accept | {"Authorization": f"Bearer {token_b}", "mcp-session-id": session}
+            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+            assert (await http.post("/mcp", json=ping, headers=as_b)).status_code == 404
+            assert (await http.delete("/mcp", headers=as_b)).status_code == 404
+            as_a = accept | {"Authorization": f"Bearer {token_a}", "mcp-session-id": session}
+            assert (await http.post("/mcp", json=ping, headers=as_a)).status_code == 200
+
+
+async def test_concurrent_connects_over_stdio_register_one_agent(tmp_path: Path) -> None:
+    home = Home(tmp_path / "data")
+    await init_home(home)
+    script = Path(sys.executable).with_name("control-room")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
+    params = StdioServerParameters(
+        command=str(script), args=["--data-dir", str(home.root), "mcp"], env=env
+    )
+    async with Client(params) as client:
+        first, second = await asyncio.gather(
+            client.call_tool("connectToMCP", {"name": "racer"}),
+            client.call_tool("connectToMCP", {"name": "racer"}),
+        )
+    assert first.structured_content == second.structured_content
+    async with coordinator_at(home.registry) as coordinator:
+        assert len(await coordinator.agents()) == 1

@@ -266,3 +266,73 @@ async def test_a_revoked_token_stops_working_at_once(
     assert (released["status"], released["attempts"]) == ("AVAILABLE", 1)
     missing = await http.post("/api/agents/A-nobody/revoke", json={}, headers=server.operator())
     assert missing.status_code == 404
+
+
+async def test_lone_surrogates_are_refused_not_crashed_on(
+    http: httpx2.AsyncClient, server: Running
+) -> None:
+    for path, body in (
+        ("/api/tasks", '{"title": "\\ud800"}'),
+        ("/api/agents", '{"name": "\\udfff"}'),
+    ):
+        answer = await http.post(path, content=body.encode(), headers=server.operator())
+        assert answer.status_code == 422, answer.text
+        assert "not valid Unicode" in answer.json()["message"]
+
+
+@pytest.mark.parametrize("after", ["%C2%B2", "1" * 5000, str(2**63), "-1", "x"])
+async def test_odd_event_ids_are_422(http: httpx2.AsyncClient, server: Running, after: str) -> None:
+    for path in ("/api/events", "/api/events/stream"):
+        answer = await http.get(f"{path}?after={after}", headers=server.operator())
+        assert answer.status_code == 422 and answer.json()["field"] == "after", (path, answer.text)
+
+
+async def test_oversized_chunked_bodies_to_mcp_are_413(
+    http: httpx2.AsyncClient, server: Running
+) -> None:
+    agent = await register(http, server.operator_token)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b" " * 64_000
+
+    headers = agent | {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    answer = await http.post("/mcp", content=chunks(), headers=headers)
+    assert answer.status_code == 413 and answer.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize("name", ["Host", "Origin", "Authorization"])
+async def test_duplicate_security_headers_are_refused(server: Running, name: str) -> None:
+    value = {"Host": f"127.0.0.1:{server.port}", "Origin": f"http://127.0.0.1:{server.port}"}.get(
+        name, f"Bearer {server.operator_token}"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    lines = ["GET /api/tasks HTTP/1.1", f"{name}: {value}", f"{name}: {value}"]
+    if name != "Host":
+        lines.append(f"Host: 127.0.0.1:{server.port}")
+    writer.write(("\r\n".join(lines) + "\r\nConnection: close\r\n\r\n").encode())
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"more than one" in answer, answer[:200]
+
+
+async def test_a_revoked_agents_event_stream_ends(
+    http: httpx2.AsyncClient, server: Running
+) -> None:
+    agent = await register(http, server.operator_token)
+    agent_id = (await http.get("/api/agents", headers=agent)).json()["agents"][0]["id"]
+
+    async def listen() -> int:
+        lines = 0
+        async with http.stream("GET", "/api/events/stream", headers=agent) as stream:
+            async for _ in stream.aiter_lines():
+                lines += 1
+        return lines
+
+    listening = asyncio.create_task(listen())
+    await asyncio.sleep(0.5)
+    await http.post(f"/api/agents/{agent_id}/revoke", json={}, headers=server.operator())
+    assert await asyncio.wait_for(listening, 5) > 0, "the stream ended after the revocation"

@@ -192,3 +192,27 @@ def test_serve_refuses_remote_addresses_unless_asked(tmp_path: Path) -> None:
     run_cli("init", data_dir=home)
     result = run_cli("serve", "--host", "0.0.0.0", data_dir=home)
     assert result.returncode == 1 and "--allow-remote" in result.stderr
+
+
+def test_sigterm_stops_serve_even_with_an_open_event_stream(
+    served: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    url, home, server = served
+    operator = (home / "operator.token").read_text().strip()
+    with httpx2.stream(
+        "GET", f"{url}/api/events/stream", headers={"Authorization": f"Bearer {operator}"},
+        timeout=30,
+    ) as stream:  # fmt: skip
+        next(stream.iter_lines())
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+    assert time.monotonic() - started < 6
+
+
+def test_a_taken_port_is_one_clear_line(served: tuple[str, Path, subprocess.Popen[str]]) -> None:
+    url, home, _ = served
+    port = url.rsplit(":", 1)[1]
+    result = run_cli("serve", "--port", port, data_dir=home)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr

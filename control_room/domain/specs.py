@@ -93,6 +93,10 @@ def text(value: Any, field: str, limit: int = TEXT_MAX) -> str:
         raise InvalidInput(field, f"is {len(value):,} characters; the limit is {limit:,}")
     if "\x00" in value:
         raise InvalidInput(field, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "is not valid Unicode (a lone surrogate)") from None
     return value
 
 
@@ -141,7 +145,7 @@ def reference(value: Any, field: str) -> str:
     """An id given to look something up: text of 1-64 printable characters."""
     if not isinstance(value, str) or not 0 < len(value) <= 64 or not value.isprintable():
         raise InvalidInput(field, f"{value!r} is not an id")
-    return value
+    return text(value, field, 64)
 
 
 def boolean(value: Any, field: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -18,7 +20,7 @@ from control_room.domain import Agent, ControlRoomError
 from control_room.engine import Coordinator
 from control_room.server import openapi, rest
 from control_room.server.auth import Authenticator
-from control_room.server.guard import BodyTooLarge, Guard, send_error, served_hosts
+from control_room.server.guard import Guard, send_error, served_hosts
 from control_room.server.tools import build_mcp
 
 
@@ -35,6 +37,9 @@ class McpDoor:
         if caller is None or caller.agent is None:
             await send_error(send, 401, "unauthorized", "send an agent token: Bearer <token>")
             return
+        # Named as the session's owner, so the SDK refuses another agent using its session id.
+        owner = AccessToken(token="-", client_id=caller.agent.id, scopes=[])
+        scope["user"] = AuthenticatedUser(owner)
         await self.app(scope, receive, send)
 
 
@@ -72,9 +77,6 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi.document())
 
-    async def too_large(request: Request, exc: Exception) -> Response:
-        return rest.error(413, "too_large", str(exc))
-
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "error")
@@ -95,10 +97,6 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={
-            BodyTooLarge: too_large,
-            HTTPException: http_error,
-            Exception: http_error,
-        },
+        exception_handlers={HTTPException: http_error, Exception: http_error},
     )
     return Guard(app, hosts)

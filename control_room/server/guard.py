@@ -14,6 +14,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 1024 * 1024
+DRAIN_MAX = 16 * MAX_BODY
 
 
 async def send_error(send: Send, status: int, code: str, message: str) -> None:
@@ -23,8 +24,7 @@ async def send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyTooLarge(Exception):
-    pass
+SINGLE = ("host", "origin", "authorization")  # a second copy of these is refused
 
 
 class Guard:
@@ -38,6 +38,11 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        names = [k.decode("latin-1").lower() for k, _ in scope["headers"]]
+        repeated = [name for name in SINGLE if names.count(name) > 1]
+        if repeated:
+            await send_error(send, 400, "bad_request", f"more than one {repeated[0]} header")
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "").lower()
         if host not in self.hosts:
@@ -49,34 +54,47 @@ class Guard:
             return
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            await send_error(send, 413, "too_large", f"the body limit is {self.max_body} bytes")
+            await self._too_large(send)
             return
         await self._call_counting(scope, receive, send)
 
+    async def _too_large(self, send: Send) -> None:
+        await send_error(send, 413, "too_large", f"the body limit is {self.max_body} bytes")
+
     async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, refusing it if a chunked body grows past the limit."""
+        """Pass the request on; if a body without Content-Length grows past the limit, answer
+        413 here, tell the app the client left, and drop whatever the app sends after that."""
         seen = 0
-        started = False
+        started = refused = False
 
         async def counted_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise BodyTooLarge(f"the body limit is {self.max_body} bytes")
+                    refused = True
+                    if not started:
+                        await self._too_large(send)
+                    # Read and drop the rest (up to a cap) so the client can finish sending
+                    # and read the 413, instead of finding the connection closed mid-upload.
+                    drained = 0
+                    while message.get("more_body", False) and drained < DRAIN_MAX:
+                        message = await receive()
+                        drained += len(message.get("body", b""))
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracked_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except BodyTooLarge:
-            if not started:
-                await send_error(send, 413, "too_large", f"the body limit is {self.max_body} bytes")
+        await self.app(scope, counted_receive, tracked_send)
 
 
 def served_hosts(host: str, port: int, extra: Iterable[str] = ()) -> list[str]:

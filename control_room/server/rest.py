@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from control_room import __version__
@@ -25,6 +26,7 @@ from control_room.server.auth import Authenticator, Caller, Role
 Body = dict[str, Any]
 Handler = Callable[["Call"], Awaitable[Any]]
 EVENTS_PAGE = 500
+EVENT_ID = re.compile(r"[0-9]{1,18}")  # 18 digits always fit SQLite's integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class Call:
     """One authenticated request, as a handler sees it."""
 
     coordinator: Coordinator
+    auth: Authenticator
     caller: Caller
     request: Request
     body: Body
@@ -167,10 +170,10 @@ async def reject(call: Call) -> Body:
 
 
 def _after(request: Request) -> int:
-    text = request.query_params.get("after", "0")
-    if not text.isdigit():
+    given = request.query_params.get("after", "0")
+    if not EVENT_ID.fullmatch(given):
         raise InvalidInput("after", "must be an event id (a whole number >= 0)")
-    return int(text)
+    return int(given)
 
 
 async def events(call: Call) -> Body:
@@ -182,9 +185,11 @@ async def event_stream(call: Call) -> Response:
     """Server-sent events from the log: everything after `after`, then each new event live.
 
     New events are noticed from the bus at once, and by re-reading the log every second, which
-    also brings in what other processes (the CLI, `control-room mcp`) wrote."""
+    also brings in what other processes (the CLI, `control-room mcp`) wrote. The caller's token
+    is checked again each second: a revoked agent's stream ends."""
     after = _after(call.request)
     coordinator = call.coordinator
+    authorization = call.request.headers.get("authorization")
 
     async def stream() -> AsyncIterator[str]:
         last = after
@@ -205,6 +210,8 @@ async def event_stream(call: Call) -> Response:
                 except Exception:  # lagged: the log has it all
                     subscription.close()
                     subscription = coordinator.bus.subscribe(limit=1)
+                if await call.auth.caller(authorization) is None:
+                    return
         finally:
             subscription.close()
 
@@ -337,7 +344,10 @@ def route_handler(
             caller = found
         body: Body = {}
         if endpoint.body is not None:
-            raw = await request.body()
+            try:
+                raw = await request.body()
+            except ClientDisconnect:  # gone, or refused by the guard's body limit
+                return Response(status_code=400)
             try:
                 body = json.loads(raw) if raw.strip() else {}
             except (ValueError, RecursionError):
@@ -345,7 +355,7 @@ def route_handler(
             if not isinstance(body, dict):
                 return error(422, "invalid", "the body must be a JSON object")
         try:
-            result = await endpoint.handler(Call(coordinator, caller, request, body))
+            result = await endpoint.handler(Call(coordinator, auth, caller, request, body))
         except InvalidInput as failure:
             return error(422, failure.code, failure.message, field=failure.field)
         except ControlRoomError as failure:

@@ -8,6 +8,7 @@ import gc
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 
 import uvicorn
@@ -18,6 +19,19 @@ from control_room.engine.loops import Loop
 from control_room.server.app import create_app
 
 REAPER_SECONDS = 1.0
+GRACE_SECONDS = 2
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host.strip("[]"), port))
+    except OSError as error:
+        listening.close()
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    return listening
 
 
 def is_loopback(host: str) -> bool:
@@ -40,8 +54,13 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
             host=host,
             port=port,
         )
+        listening = bind(host, port)  # before anything is printed: a taken port is one line
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+            app,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
         )
         server = uvicorn.Server(config)
         # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
@@ -61,12 +80,9 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
         try:
-            await server.serve()
-        except SystemExit:  # uvicorn's way of saying it could not bind
-            raise OSError(
-                f"cannot listen on {host}:{port}: the address is in use or not ours"
-            ) from None
+            await server.serve(sockets=[listening])
         finally:
+            listening.close()
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping

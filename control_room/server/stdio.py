@@ -6,6 +6,7 @@ registers. It writes to the same registry file as any running server, safely.
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from mcp.server.mcpserver import Context
@@ -30,12 +31,15 @@ async def serve_stdio(home: Home, settings: Settings) -> None:
         async def identify(ctx: Context) -> Agent | None:
             return me
 
+        registering = asyncio.Lock()
+
         async def connect(ctx: Context, name: str, capabilities: list[str]) -> Agent:
             nonlocal me
-            if me is None:
-                me, _token = await coordinator.register_agent(
-                    name or "mcp-stdio-agent", capabilities, "mcp-stdio"
-                )
+            async with registering:  # two connectToMCP calls at once register one agent
+                if me is None:
+                    me, _token = await coordinator.register_agent(
+                        name or "mcp-stdio-agent", capabilities, "mcp-stdio"
+                    )
             return me
 
         await build_mcp(coordinator, identify, connect).run_stdio_async()
