@@ -145,4 +145,5 @@ class RoutingDecision:
     why: str
     agent_type: str | None = None
     runtime: str | None = None
+    budget_usd: float | None = None
     at: float = 0.0

@@ -1,0 +1,128 @@
+"""The routing policy: for a task, spawn an agent, hold it for approval, wait for a claim, or hold.
+
+Pure: `decide(task, world, rules)` looks only at its arguments. The defaults follow DESIGN
+section 3 and the original design: P0 and P1 tasks spawn an agent at once; architecture and
+strategic tasks wait for the operator's approval; manual tasks wait for a human-started agent;
+everything else waits to be claimed. Each decision names the rule that made it and says why in
+one sentence, for the routing pane and the event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from control_room.domain.models import Decision, RoutingDecision, Task
+from control_room.domain.priority import Priority
+from control_room.domain.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class AgentType:
+    """A kind of agent: which task capabilities it serves, and the runtime that starts it."""
+
+    name: str
+    runtime: str = "claude-code"
+    capabilities: tuple[str, ...] = ()
+
+
+# The original design's capability map (determineAgentType), first match wins.
+DEFAULT_AGENT_TYPES = (
+    AgentType("decision-architect", "claude-code", ("architecture",)),
+    AgentType("backend-specialist", "claude-code", ("backend",)),
+    AgentType("ui-specialist-pro", "claude-code", ("frontend", "ui")),
+    AgentType("quality-lead", "claude-code", ("testing",)),
+    AgentType("development-lead", "claude-code", ("integration",)),
+    AgentType("operations-lead", "claude-code", ("deployment",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRules:
+    spawn_priorities: frozenset[Priority] = frozenset({Priority.P0, Priority.P1})
+    approval_types: frozenset[str] = frozenset({"architecture", "strategic"})
+    max_running: int = 3
+    budget_usd: float | None = 5.0  # per task; passed to the runtime
+    agent_types: tuple[AgentType, ...] = DEFAULT_AGENT_TYPES
+    default_agent_type: AgentType = AgentType("development-lead", "claude-code")
+
+    def agent_type_for(self, task: Task) -> AgentType:
+        """The first agent type serving one of the task's capabilities (or its type)."""
+        wanted = (*task.capabilities, task.type)
+        for kind in self.agent_types:
+            if any(need in kind.capabilities for need in wanted):
+                return kind
+        return self.default_agent_type
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """What the policy needs to know beyond the task."""
+
+    running: int = 0  # agents Control Room has started and that are still running
+    starting: frozenset[str] = field(default_factory=frozenset)  # tasks an agent was started for
+
+
+def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> RoutingDecision:
+    def decision(
+        kind: Decision, rule: str, why: str, agent: AgentType | None = None
+    ) -> RoutingDecision:
+        return RoutingDecision(
+            task.id, kind, rule, why,
+            agent_type=agent.name if agent else None,
+            runtime=agent.runtime if agent else None,
+            budget_usd=rules.budget_usd if agent else None,
+            at=now,
+        )  # fmt: skip
+
+    if task.status is Status.PENDING:
+        return decision(
+            Decision.HOLD, "dependencies", "Waits until its dependencies are completed."
+        )
+    if task.status is not Status.AVAILABLE:
+        return decision(Decision.HOLD, "not-available", f"It is {task.status}: nothing to route.")
+    if task.id in world.starting:
+        return decision(
+            Decision.HOLD,
+            "already-starting",
+            "An agent was started for it and has not claimed it yet.",
+        )
+    if task.manual:
+        return decision(
+            Decision.WAIT_FOR_CLAIM, "manual", "Marked manual: waits for a human-started agent."
+        )
+    if task.type in rules.approval_types and not task.approved:
+        return decision(
+            Decision.AWAIT_APPROVAL, "approval",
+            f"{task.type.capitalize()} tasks wait for the operator's approval.",
+        )  # fmt: skip
+    if task.priority in rules.spawn_priorities:
+        if world.running >= rules.max_running:
+            busy = f"{world.running} of {rules.max_running} agents are running"
+            return decision(Decision.HOLD, "agent-limit", f"{busy}; it spawns when one ends.")
+        agent = rules.agent_type_for(task)
+        return decision(
+            Decision.SPAWN, "auto-spawn",
+            f"{task.priority.long_name} task: starting {agent.name} on {agent.runtime}.", agent,
+        )  # fmt: skip
+    return decision(
+        Decision.WAIT_FOR_CLAIM, "claimable",
+        f"{task.priority.long_name} tasks wait for an agent to claim them.",
+    )  # fmt: skip
+
+
+def route_all(
+    tasks: Iterable[Task], world: World, rules: RoutingRules, now: float = 0.0
+) -> list[RoutingDecision]:
+    """Decisions for many tasks in queue order, counting the spawns already decided against the
+    limit, so one pass never starts more agents than `max_running` allows."""
+    ordered = sorted(tasks, key=lambda t: (t.priority, t.created_at))
+    running, starting = world.running, set(world.starting)
+    decisions = []
+    for task in ordered:
+        made = decide(task, World(running, frozenset(starting)), rules, now)
+        if made.decision is Decision.SPAWN:
+            running += 1
+            starting.add(task.id)
+        decisions.append(made)
+    return decisions

@@ -1,0 +1,107 @@
+"""The routing policy: DESIGN section 3's defaults, the agent limit, and the agent-type map."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from control_room.domain import Decision, Priority, Status, Task
+from control_room.domain.routing import AgentType, RoutingRules, World, decide, route_all
+
+RULES = RoutingRules()
+
+
+def task(**fields: object) -> Task:
+    base = Task(id="T-1", title="t", status=Status.AVAILABLE, priority=Priority.P2)
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "decision", "rule"),
+    [
+        ({"priority": Priority.P0}, Decision.SPAWN, "auto-spawn"),
+        ({"priority": Priority.P1}, Decision.SPAWN, "auto-spawn"),
+        ({"priority": Priority.P2}, Decision.WAIT_FOR_CLAIM, "claimable"),
+        ({"priority": Priority.P3}, Decision.WAIT_FOR_CLAIM, "claimable"),
+        ({"priority": Priority.P0, "type": "architecture"}, Decision.AWAIT_APPROVAL, "approval"),
+        ({"priority": Priority.P3, "type": "strategic"}, Decision.AWAIT_APPROVAL, "approval"),
+        (
+            {"type": "architecture", "approved": True, "priority": Priority.P1},
+            Decision.SPAWN,
+            "auto-spawn",
+        ),
+        ({"priority": Priority.P0, "manual": True}, Decision.WAIT_FOR_CLAIM, "manual"),
+        ({"priority": Priority.P0, "status": Status.PENDING}, Decision.HOLD, "dependencies"),
+        ({"priority": Priority.P0, "status": Status.CLAIMED}, Decision.HOLD, "not-available"),
+    ],
+)
+def test_the_default_rules(fields: dict[str, object], decision: Decision, rule: str) -> None:
+    made = decide(task(**fields), World(), RULES, now=5.0)
+    assert (made.decision, made.rule, made.task_id, made.at) == (decision, rule, "T-1", 5.0)
+    assert made.why.endswith(".") and len(made.why) < 120
+    spawning = decision is Decision.SPAWN
+    assert (made.agent_type is not None, made.runtime is not None) == (spawning, spawning)
+    assert made.budget_usd == (RULES.budget_usd if spawning else None)
+
+
+def test_the_agent_limit_holds_spawns() -> None:
+    urgent = task(priority=Priority.P0)
+    held = decide(urgent, World(running=3), RULES)
+    assert (held.decision, held.rule) == (Decision.HOLD, "agent-limit")
+    assert "3 of 3 agents" in held.why
+    assert decide(urgent, World(running=2), RULES).decision is Decision.SPAWN
+    starting = decide(urgent, World(starting=frozenset({"T-1"})), RULES)
+    assert (starting.decision, starting.rule) == (Decision.HOLD, "already-starting")
+
+
+def test_one_pass_never_exceeds_the_limit_and_takes_the_most_urgent_first() -> None:
+    tasks = [
+        task(id=f"T-{i}", priority=p, created_at=float(i))
+        for i, p in enumerate([Priority.P1, Priority.P0, Priority.P1, Priority.P0, Priority.P2])
+    ]
+    decisions = route_all(tasks, World(running=1), RULES)  # two of three slots free
+    assert [d.task_id for d in decisions] == ["T-1", "T-3", "T-0", "T-2", "T-4"]  # queue order
+    assert [(d.decision, d.rule) for d in decisions] == [
+        (Decision.SPAWN, "auto-spawn"),
+        (Decision.SPAWN, "auto-spawn"),
+        (Decision.HOLD, "agent-limit"),
+        (Decision.HOLD, "agent-limit"),
+        (Decision.WAIT_FOR_CLAIM, "claimable"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "type_", "expected"),
+    [
+        (("backend",), "implementation", "backend-specialist"),
+        (("ui", "css"), "implementation", "ui-specialist-pro"),
+        (("testing",), "testing", "quality-lead"),
+        ((), "architecture", "decision-architect"),
+        (("cobol",), "implementation", "development-lead"),
+    ],
+)
+def test_capabilities_map_to_agent_types(
+    capabilities: tuple[str, ...], type_: str, expected: str
+) -> None:
+    made = decide(
+        task(priority=Priority.P0, capabilities=capabilities, type=type_, approved=True),
+        World(),
+        RULES,
+    )
+    assert made.agent_type == expected and made.runtime == "claude-code"
+
+
+def test_rules_can_be_changed() -> None:
+    rules = RoutingRules(
+        spawn_priorities=frozenset({Priority.P0}),
+        approval_types=frozenset(),
+        max_running=1,
+        budget_usd=None,
+        agent_types=(AgentType("scripted", "command", ("backend",)),),
+    )
+    assert decide(task(priority=Priority.P1), World(), rules).decision is Decision.WAIT_FOR_CLAIM
+    made = decide(task(priority=Priority.P0, capabilities=("backend",)), World(), rules)
+    assert (made.agent_type, made.runtime, made.budget_usd) == ("scripted", "command", None)
+    plan = decide(task(priority=Priority.P0, type="architecture"), World(), rules)
+    assert plan.decision is Decision.SPAWN, "no approval types configured"
