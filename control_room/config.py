@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from control_room.domain import InvalidInput
+from control_room.domain.routing import RoutingRules
+from control_room.routing_config import routing_rules
 
 DEFAULT_HOME = ".control-room"
 HOME_ENV = "CONTROL_ROOM_HOME"
@@ -40,6 +42,22 @@ port = 3003
 
 [screen]
 theme = "control-room-dark"
+
+[routing]
+# Which tasks start an agent by themselves, which wait for the operator, how many agents at once.
+spawn_priorities = ["P0", "P1"]
+approval_types = ["architecture", "strategic"]
+max_running = 3
+budget_usd = 5.0          # per task, passed to the runtime; 0 for no limit
+default_agent = "development-lead"
+
+# Agent types map task capabilities to a runtime (claude-code, anthropic or command), first match
+# first. Any [[agent_types]] here replace the built-in list (decision-architect, backend-specialist,
+# ui-specialist-pro, quality-lead, development-lead, operations-lead, all on claude-code).
+# [[agent_types]]
+# name = "backend-specialist"
+# runtime = "claude-code"
+# capabilities = ["backend", "api"]
 """
 
 
@@ -84,6 +102,7 @@ class Settings:
     port: int = 3003
     registration_secret: str | None = None
     theme: str = "control-room-dark"
+    routing: RoutingRules = field(default_factory=RoutingRules)
 
 
 # (section, key) -> (Settings field, accepted type)
@@ -109,7 +128,9 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise InvalidInput(str(path), f"cannot read the config: {error}") from None
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        "routing": routing_rules(path, data.pop("routing", {}), data.pop("agent_types", None))
+    }
     for section, table in data.items():
         if not isinstance(table, dict):
             raise InvalidInput(f"{path}: {section}", "expected a [section] table")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from control_room.config import DEFAULT_CONFIG
 from tests.conftest import coordinator_at, run_cli
 
 
@@ -387,3 +388,8 @@ def test_agent_add_and_revoke(home: Path) -> None:
     assert not asyncio.run(token_works())
     again = run_cli("agent", "revoke", "A-nobody", data_dir=home)
     assert again.returncode == 1 and "no agent A-nobody" in again.stderr
+
+
+def test_the_readme_shows_the_config_init_writes() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"```toml\n{DEFAULT_CONFIG}```" in readme

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from control_room.domain import Decision, Priority, Status, Task
+from control_room.config import DEFAULT_CONFIG, load_settings
+from control_room.domain import Decision, InvalidInput, Priority, Status, Task
 from control_room.domain.routing import AgentType, RoutingRules, World, decide, route_all
 
 RULES = RoutingRules()
@@ -105,3 +108,42 @@ def test_rules_can_be_changed() -> None:
     assert (made.agent_type, made.runtime, made.budget_usd) == ("scripted", "command", None)
     plan = decide(task(priority=Priority.P0, type="architecture"), World(), rules)
     assert plan.decision is Decision.SPAWN, "no approval types configured"
+
+
+def test_rules_come_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "control-room.toml"
+    path.write_text(DEFAULT_CONFIG)
+    assert load_settings(path).routing == RoutingRules(), "the written defaults are the defaults"
+    path.write_text(
+        "[routing]\nspawn_priorities = ['P0-CRITICAL']\napproval_types = []\nmax_running = 8\n"
+        "budget_usd = 0\ndefault_agent = 'generalist'\n\n"
+        "[[agent_types]]\nname = 'generalist'\nruntime = 'command'\n\n"
+        "[[agent_types]]\nname = 'db-expert'\nruntime = 'anthropic'\ncapabilities = ['db', 'sql']\n"
+    )
+    rules = load_settings(path).routing
+    assert rules.spawn_priorities == {Priority.P0} and rules.approval_types == frozenset()
+    assert (rules.max_running, rules.budget_usd) == (8, None)
+    assert [(a.name, a.runtime) for a in rules.agent_types] == [
+        ("generalist", "command"), ("db-expert", "anthropic"),
+    ]  # fmt: skip
+    assert rules.default_agent_type.name == "generalist"
+    assert rules.agent_type_for(task(capabilities=("sql",))).name == "db-expert"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[routing]\nspawn_priorities = ['P9']\n", "routing.spawn_priorities"),
+        ("[routing]\nmax_running = -1\n", "routing.max_running"),
+        ("[routing]\nspawn = ['P0']\n", "routing.spawn: unknown setting"),
+        ("[[agent_types]]\nname = 'x'\nruntime = 'docker'\n", "agent_types[1].runtime"),
+        ("[[agent_types]]\nname = 'x'\nmodel = 'y'\n", "agent_types[1].model: unknown setting"),
+        ("[[agent_types]]\nruntime = 'command'\n", "agent_types[1].name"),
+        ("agent_types = 3\n", "agent_types"),
+    ],
+)
+def test_bad_routing_config_is_named(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "control-room.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=re.escape(where)):
+        load_settings(path)

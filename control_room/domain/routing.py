@@ -26,13 +26,16 @@ class AgentType:
     capabilities: tuple[str, ...] = ()
 
 
-# The original design's capability map (determineAgentType), first match wins.
+DEVELOPMENT_LEAD = AgentType("development-lead", "claude-code", ("integration",))
+
+# The original design's capability map (determineAgentType), first match wins; development-lead
+# also takes whatever no other type serves.
 DEFAULT_AGENT_TYPES = (
     AgentType("decision-architect", "claude-code", ("architecture",)),
     AgentType("backend-specialist", "claude-code", ("backend",)),
     AgentType("ui-specialist-pro", "claude-code", ("frontend", "ui")),
     AgentType("quality-lead", "claude-code", ("testing",)),
-    AgentType("development-lead", "claude-code", ("integration",)),
+    DEVELOPMENT_LEAD,
     AgentType("operations-lead", "claude-code", ("deployment",)),
 )
 
@@ -44,7 +47,7 @@ class RoutingRules:
     max_running: int = 3
     budget_usd: float | None = 5.0  # per task; passed to the runtime
     agent_types: tuple[AgentType, ...] = DEFAULT_AGENT_TYPES
-    default_agent_type: AgentType = AgentType("development-lead", "claude-code")
+    default_agent_type: AgentType = DEVELOPMENT_LEAD
 
     def agent_type_for(self, task: Task) -> AgentType:
         """The first agent type serving one of the task's capabilities (or its type)."""

@@ -1,0 +1,84 @@
+"""Reading the routing rules and agent types of control-room.toml into domain RoutingRules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from control_room.domain import InvalidInput
+from control_room.domain import specs as check
+from control_room.domain.priority import parse_priority
+from control_room.domain.routing import DEFAULT_AGENT_TYPES, AgentType, RoutingRules
+
+RUNTIMES = ("claude-code", "anthropic", "command")
+ROUTING_KEYS = ("spawn_priorities", "approval_types", "max_running", "budget_usd", "default_agent")
+AGENT_KEYS = ("name", "runtime", "capabilities")
+
+
+def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
+    def where(key: str) -> str:
+        return f"{path}: {key}"
+
+    if not isinstance(table, dict):
+        raise InvalidInput(where("routing"), "expected a [routing] table")
+    unknown = sorted(set(table) - set(ROUTING_KEYS))
+    if unknown:
+        raise InvalidInput(where(f"routing.{unknown[0]}"), "unknown setting")
+    defaults = RoutingRules()
+    agent_types = (
+        _agent_types(where, agent_tables) if agent_tables is not None else DEFAULT_AGENT_TYPES
+    )
+    try:
+        priorities = frozenset(
+            parse_priority(p, "spawn_priorities")
+            for p in check.texts(table.get("spawn_priorities", ["P0", "P1"]), "spawn_priorities")
+        )
+        approval = frozenset(
+            check.words(
+                table.get("approval_types", sorted(defaults.approval_types)), "approval_types"
+            )
+        )
+        max_running = check.integer(
+            table.get("max_running", defaults.max_running), "max_running", 0, 64
+        )
+        budget = check.number(table.get("budget_usd", defaults.budget_usd), "budget_usd", 0, 10_000)
+        default_name = check.word(
+            table.get("default_agent", defaults.default_agent_type.name), "default_agent"
+        )
+    except InvalidInput as error:
+        raise InvalidInput(where(f"routing.{error.field}"), error.detail) from None
+    default = next(
+        (kind for kind in agent_types if kind.name == default_name),
+        AgentType(default_name, defaults.default_agent_type.runtime),
+    )
+    return RoutingRules(
+        spawn_priorities=priorities,
+        approval_types=approval,
+        max_running=max_running,
+        budget_usd=budget or None,
+        agent_types=agent_types,
+        default_agent_type=default,
+    )
+
+
+def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
+    if not isinstance(tables, list):
+        raise InvalidInput(where("agent_types"), "expected [[agent_types]] tables")
+    found = []
+    for number, table in enumerate(tables, 1):
+        label = f"agent_types[{number}]"
+        if not isinstance(table, dict):
+            raise InvalidInput(where(label), "expected a table")
+        unknown = sorted(set(table) - set(AGENT_KEYS))
+        if unknown:
+            raise InvalidInput(where(f"{label}.{unknown[0]}"), "unknown setting")
+        try:
+            name = check.word(table.get("name", ""), "name")
+            runtime = check.word(table.get("runtime", "claude-code"), "runtime")
+            capabilities = check.words(table.get("capabilities", []), "capabilities")
+        except InvalidInput as error:
+            raise InvalidInput(where(f"{label}.{error.field}"), error.detail) from None
+        if runtime not in RUNTIMES:
+            raise InvalidInput(where(f"{label}.runtime"), f"use one of {', '.join(RUNTIMES)}")
+        found.append(AgentType(name, runtime, capabilities))
+    return tuple(found)
