@@ -43,6 +43,10 @@ port = 3003
 [screen]
 theme = "control-room-dark"
 
+[validation]
+# A task's checks run when it is handed in, each as a command (no shell), with this time limit.
+timeout_seconds = 600
+
 [routing]
 # Which tasks start an agent by themselves, which wait for the operator, how many agents at once.
 spawn_priorities = ["P0", "P1"]
@@ -102,6 +106,7 @@ class Settings:
     port: int = 3003
     registration_secret: str | None = None
     theme: str = "control-room-dark"
+    check_timeout_seconds: float = 600.0
     routing: RoutingRules = field(default_factory=RoutingRules)
 
 
@@ -114,6 +119,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "port"): ("port", int),
     ("server", "registration_secret"): ("registration_secret", str),
     ("screen", "theme"): ("theme", str),
+    ("validation", "timeout_seconds"): ("check_timeout_seconds", (int, float)),
 }
 
 
@@ -147,6 +153,8 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: store.synchronous", "use FULL, NORMAL, EXTRA or OFF")
     if not math.isfinite(settings.lease_seconds) or settings.lease_seconds <= 0:
         raise InvalidInput(f"{path}: leases.seconds", "must be a positive number of seconds")
+    if not math.isfinite(settings.check_timeout_seconds) or settings.check_timeout_seconds <= 0:
+        raise InvalidInput(f"{path}: validation.timeout_seconds", "must be a positive number")
     if settings.busy_timeout_ms < 0:
         raise InvalidInput(f"{path}: store.busy_timeout_ms", "must not be negative")
     if not 0 < settings.port < 65536:

@@ -216,3 +216,36 @@ def test_a_taken_port_is_one_clear_line(served: tuple[str, Path, subprocess.Pope
     result = run_cli("serve", "--port", port, data_dir=home)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_serve_validates_handed_in_work(served: tuple[str, Path, subprocess.Popen[str]]) -> None:
+    url, home, _ = served
+    check = f"{sys.executable} -c 'print(\"checks ran\")'"
+    run_cli("task", "add", "--id", "CHECKED", "--title", "with a check", "--priority", "P0",
+            "--check", check, data_dir=home)  # fmt: skip
+    operator = (home / "operator.token").read_text().strip()
+
+    async def hand_in() -> None:
+        async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
+            joined = await http.post(
+                "/api/agents",
+                json={"name": "worker"},
+                headers={"Authorization": f"Bearer {operator}"},
+            )
+            headers = {"Authorization": f"Bearer {joined.json()['token']}"}
+            claim = await http.post(
+                "/api/tasks/claim", json={"task_id": "CHECKED"}, headers=headers
+            )
+            body = {"epoch": claim.json()["lease"]["epoch"], "summary": "ready"}
+            answer = await http.post("/api/tasks/CHECKED/complete", json=body, headers=headers)
+            assert answer.json()["status"] == "VALIDATING"
+
+    asyncio.run(hand_in())
+    deadline = time.monotonic() + 20
+    while True:
+        shown = json.loads(run_cli("task", "show", "CHECKED", "--json", data_dir=home).stdout)
+        if shown["status"] != "VALIDATING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert shown["status"] == "COMPLETED"
+    assert shown["events"][-1]["kind"] == "checks_passed"

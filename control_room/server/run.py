@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import ipaddress
 import logging
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 
 from control_room.config import Home, Settings
 from control_room.engine import open_coordinator
 from control_room.engine.loops import Loop
+from control_room.engine.validation import ValidationRunner
 from control_room.server.app import create_app
 
 REAPER_SECONDS = 1.0
@@ -68,7 +69,10 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: None)
         reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
-        housekeeping = asyncio.create_task(reaper.run(), name="lease-reaper")
+        validation = ValidationRunner(coordinator, Path.cwd(), settings.check_timeout_seconds)
+        housekeeping = [
+            asyncio.create_task(loop.run(), name=loop.name) for loop in (reaper, validation.loop)
+        ]
         print(
             f"Control Room serving on http://{host}:{port}  (REST /api, MCP /mcp; Ctrl-C stops)",
             file=sys.stderr,
@@ -83,6 +87,7 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
             await server.serve(sockets=[listening])
         finally:
             listening.close()
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for loop_task in housekeeping:
+                loop_task.cancel()
+            await asyncio.gather(*housekeeping, return_exceptions=True)
+            await validation.stop()

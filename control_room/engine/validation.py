@@ -1,0 +1,107 @@
+"""The validation runner: runs the checks of handed-in tasks and records the verdict.
+
+A task's checks are commands written by the operator. Each is split like a shell would split it
+(shlex) and run as an argv, never through a shell, in the working directory, with a time limit.
+All pass: COMPLETED. One fails or times out: the task goes back for another attempt, with the
+output as feedback for the next agent. Tasks left VALIDATING by a crash are picked up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shlex
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from control_room.domain import ControlRoomError, Event, Status, Task
+from control_room.engine.loops import Loop
+from control_room.engine.service import Coordinator
+
+log = logging.getLogger(__name__)
+OUTPUT_TAIL = 8_000
+
+
+async def run_check(command: str, workdir: Path, limit_seconds: float) -> tuple[bool, str]:
+    """(passed, output) of one check command."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as error:
+        return False, f"$ {command}\ncannot parse this check: {error}"
+    if not argv:
+        return True, ""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # so a time-out can stop the whole process group
+        )
+    except OSError as error:
+        return False, f"$ {command}\ncannot run it: {error.strerror or error}"
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), limit_seconds)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        return False, f"$ {command}\ntimed out after {limit_seconds:g} s"
+    text = out.decode(errors="replace")
+    return process.returncode == 0, f"$ {command}\n{text}(exit {process.returncode})"
+
+
+class ValidationRunner:
+    """`loop` (named "validation") runs `step` every TICK_SECONDS, and at once when a task is
+    handed in through this process; the tick also finds hand-ins from other processes."""
+
+    TICK_SECONDS = 2.0
+
+    def __init__(self, coordinator: Coordinator, workdir: Path, timeout: float = 600.0) -> None:
+        self.coordinator = coordinator
+        self.workdir = workdir
+        self.timeout = timeout
+        self.loop = Loop("validation", self.TICK_SECONDS, self.step)
+        self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        coordinator.registry.listeners.append(self._on_events)
+
+    def _on_events(self, events: Sequence[Event]) -> None:
+        if any(e.to_status is Status.VALIDATING for e in events):
+            self.loop.poke()
+
+    async def step(self) -> None:
+        """Start checks for every VALIDATING task not already being checked."""
+        for task in await self.coordinator.tasks(status=Status.VALIDATING):
+            key = (task.id, task.epoch)
+            if key not in self._running:
+                job = asyncio.create_task(self._validate(task), name=f"validate-{task.id}")
+                self._running[key] = job
+                job.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: tuple[str, int], job: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+
+    async def _validate(self, task: Task) -> None:
+        outputs = []
+        passed = True
+        for command in task.checks:
+            ok, output = await run_check(command, self.workdir, self.timeout)
+            outputs.append(output)
+            if not ok:
+                passed = False
+                break
+        report = "\n".join(outputs)[-OUTPUT_TAIL:]
+        try:
+            await self.coordinator.record_verdict(task.id, task.epoch, passed, report)
+        except ControlRoomError as error:  # cancelled or retried meanwhile: nothing to record
+            log.info("verdict for %s not recorded: %s", task.id, error.message)
+
+    async def stop(self) -> None:
+        for job in list(self._running.values()):
+            job.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
