@@ -16,9 +16,8 @@ PY = shlex.quote(sys.executable)
 
 
 async def test_checks_pass_fail_and_time_out(tmp_path: Path) -> None:
-    assert await run_check(f"{PY} -c 'print(42)'", tmp_path, 10) == (
-        True, f"$ {sys.executable} -c 'print(42)'\n42\n(exit 0)".replace(sys.executable, PY),
-    )  # fmt: skip
+    passed, output = await run_check(f"{PY} -c 'print(42)'", tmp_path, 10)
+    assert passed and output.endswith("42\n(exit 0)")
     passed, output = await run_check(
         f"{PY} -c 'import sys; print(\"bad\"); sys.exit(3)'", tmp_path, 10
     )
