@@ -13,6 +13,7 @@ import pytest
 from control_room.domain import StoreError
 from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry, sql
+from tests.conftest import coordinator_at
 
 ROOT = Path(__file__).resolve().parents[1]
 V2 = "ALTER TABLE tasks ADD COLUMN estimate REAL; CREATE TABLE notes (id INTEGER PRIMARY KEY)"
@@ -33,17 +34,33 @@ async def test_an_upgrade_applies_once_and_keeps_data(
     registry = await SqliteRegistry.open(path)
     task = await Coordinator(registry).add_task({"title": "survives the upgrade"})
     await registry.close()
-    assert version(path) == 1
+    current = len(sql.MIGRATIONS)
+    assert version(path) == current
 
     monkeypatch.setattr(sql, "MIGRATIONS", (*sql.MIGRATIONS, V2))
     for _ in range(2):
         registry = await SqliteRegistry.open(path)
         assert (await registry.get_task(task.id)).title == "survives the upgrade"
         await registry.close()
-    assert version(path) == 2
+    assert version(path) == current + 1
     db = sqlite3.connect(path)
     assert "estimate" in [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
     db.close()
+
+
+async def test_a_version_1_registry_is_upgraded_with_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "registry.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(sql, "MIGRATIONS", sql.MIGRATIONS[:1])
+        async with coordinator_at(path) as coordinator:
+            task = await coordinator.add_task({"title": "made under version 1"})
+    assert version(path) == 1
+    async with coordinator_at(path) as coordinator:
+        assert (await coordinator.task(task.id)).title == "made under version 1"
+        assert await coordinator.decisions() == []
+    assert version(path) == len(sql.MIGRATIONS)
 
 
 async def test_a_failing_upgrade_changes_nothing(
@@ -54,32 +71,54 @@ async def test_a_failing_upgrade_changes_nothing(
     monkeypatch.setattr(sql, "MIGRATIONS", (*sql.MIGRATIONS, V2 + "; SELECT no_such_function()"))
     with pytest.raises(StoreError, match="no such function"):
         await SqliteRegistry.open(path)
-    assert version(path) == 1
+    assert version(path) == len(sql.MIGRATIONS) - 1
     db = sqlite3.connect(path)
     assert "estimate" not in [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
     db.close()
 
 
-def test_processes_racing_to_create_a_registry_all_succeed(tmp_path: Path) -> None:
-    path = tmp_path / "registry.db"
-    opener = (
-        "import asyncio, sys; from pathlib import Path\n"
-        "from control_room.store import SqliteRegistry\n"
-        "async def main():\n"
-        "    r = await SqliteRegistry.open(Path(sys.argv[1])); await r.close()\n"
-        "asyncio.run(main())"
-    )
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", opener, str(path)], cwd=ROOT, stderr=subprocess.PIPE
-        )
-        for _ in range(6)
-    ]
+OPENER = """
+import asyncio, sys
+from pathlib import Path
+from control_room.store import SqliteRegistry, sql
+if len(sys.argv) > 2:
+    sql.MIGRATIONS = (*sql.MIGRATIONS, sys.argv[2])
+async def main():
+    registry = await SqliteRegistry.open(Path(sys.argv[1]))
+    await registry.close()
+asyncio.run(main())
+"""
+
+
+def race(*args: str) -> None:
+    """Six processes open the registry at the same moment."""
+    argv = [sys.executable, "-c", OPENER, *args]
+    children = [subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE) for _ in range(6)]
     for child in children:
         _, err = child.communicate(timeout=60)
         assert child.returncode == 0, err.decode()
+
+
+def test_processes_racing_to_create_a_registry_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    race(str(path))
     assert version(path) == len(sql.MIGRATIONS)
     asyncio.run(_integrity(path))
+
+
+def test_a_data_migration_raced_by_processes_runs_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+
+    async def seed() -> None:
+        async with coordinator_at(path) as coordinator:
+            await coordinator.add_task({"id": "T", "title": "t", "max_attempts": 3})
+
+    asyncio.run(seed())
+    race(str(path), "UPDATE tasks SET max_attempts = max_attempts + 1")
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT max_attempts FROM tasks").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(sql.MIGRATIONS) + 1
+    db.close()
 
 
 async def _integrity(path: Path) -> None:

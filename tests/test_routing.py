@@ -11,6 +11,8 @@ import pytest
 from control_room.config import DEFAULT_CONFIG, load_settings
 from control_room.domain import Decision, InvalidInput, Priority, Status, Task
 from control_room.domain.routing import AgentType, RoutingRules, World, decide, route_all
+from control_room.engine import Coordinator
+from tests.conftest import FakeClock
 
 RULES = RoutingRules()
 
@@ -147,3 +149,29 @@ def test_bad_routing_config_is_named(tmp_path: Path, text: str, where: str) -> N
     path.write_text(text)
     with pytest.raises(InvalidInput, match=re.escape(where)):
         load_settings(path)
+
+
+async def test_decisions_are_stored_and_published_only_when_they_change(
+    coordinator: Coordinator, clock: FakeClock
+) -> None:
+    urgent = await coordinator.add_task({"title": "urgent", "priority": "P0"})
+    later = await coordinator.add_task({"title": "later", "priority": "P3"})
+    subscription = coordinator.bus.subscribe()
+    first = route_all([urgent, later], World(), RULES, now=clock.now)
+    stored = await coordinator.record_decisions(first)
+    assert [d.decision for d in stored] == [Decision.SPAWN, Decision.WAIT_FOR_CLAIM]
+    events = [await subscription.get() for _ in range(2)]
+    assert [(e.kind, e.task_id, e.data["rule"]) for e in events] == [
+        ("routed", urgent.id, "auto-spawn"), ("routed", later.id, "claimable"),
+    ]  # fmt: skip
+    assert events[0].message == first[0].why
+
+    clock.advance(5)
+    assert await coordinator.record_decisions(route_all([urgent, later], World(), RULES)) == []
+    changed = route_all([urgent], World(running=3), RULES)
+    assert [d.rule for d in await coordinator.record_decisions(changed)] == ["agent-limit"]
+    history = await coordinator.decisions()
+    assert [(d.task_id, d.rule) for d in history] == [
+        (urgent.id, "auto-spawn"), (later.id, "claimable"), (urgent.id, "agent-limit"),
+    ]  # fmt: skip
+    assert history[0].agent_type == "development-lead" and history[-1].at == clock.now

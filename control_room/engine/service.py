@@ -16,6 +16,7 @@ from control_room.domain import (
     Event,
     InvalidInput,
     Lease,
+    RoutingDecision,
     Status,
     Task,
     parse_task_spec,
@@ -174,6 +175,15 @@ class Coordinator:
 
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
+
+    # -- routing ---------------------------------------------------------------------------
+
+    async def record_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
+        """Store (and publish) the decisions that changed; returns those."""
+        return await self.registry.record_decisions(decisions)
+
+    async def decisions(self, limit: int = 200) -> list[RoutingDecision]:
+        return await self.registry.recent_decisions(limit)
 
     # -- history ---------------------------------------------------------------------------
 

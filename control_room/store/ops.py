@@ -9,8 +9,7 @@ status change is checked against the domain's transition table and logged as one
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,11 +18,11 @@ from control_room.domain import (
     Agent,
     Claim,
     Conflict,
-    Event,
     InvalidInput,
     Lease,
     NotFound,
     NothingToClaim,
+    RoutingDecision,
     Status,
     Task,
     TaskSpec,
@@ -31,87 +30,11 @@ from control_room.domain import (
 from control_room.domain.specs import find_cycle, new_task_id
 from control_room.domain.status import HELD, after_failed_attempt, require
 from control_room.store import rows, sql
+from control_room.store.tx import Op, Tx
+
+__all__ = ["Op", "Tx"]  # the writer's view of a transaction, re-exported for the store
 
 FEEDBACK_MAX = 8_000
-
-
-class Tx:
-    """One operation's view of the open transaction."""
-
-    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
-        self.conn = conn
-        self.now = now
-        self.events: list[Event] = []
-
-    def log(
-        self,
-        kind: str,
-        actor: str,
-        *,
-        task_id: str | None = None,
-        agent_id: str | None = None,
-        transition: tuple[Status, Status] | None = None,
-        message: str = "",
-        **data: Any,
-    ) -> None:
-        source, target = transition or (None, None)
-        values = (self.now, kind, actor, task_id, agent_id, source, target, message)
-        (event_id,) = self.conn.execute(sql.INSERT_EVENT, (*values, json.dumps(data))).fetchone()
-        self.events.append(
-            Event(event_id, self.now, kind, actor, task_id, agent_id, source, target, message, data)
-        )
-
-    def task(self, task_id: str) -> Task:
-        row = self.conn.execute(sql.GET_TASK, (task_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no task {task_id}")
-        return rows.task(row)
-
-    def save(
-        self,
-        action: Action,
-        before: Task,
-        kind: str,
-        actor: str,
-        *,
-        message: str | None = None,
-        data: dict[str, Any] | None = None,
-        **changes: Any,
-    ) -> Task:
-        """Write `before` with `changes` (same epoch) and log the transition as one event."""
-        after = replace(before, updated_at=self.now, **changes)
-        require(action, before.id, before.status, after.status)
-        if self.conn.execute(sql.UPDATE_TASK, rows.task_params(after, self.now)).rowcount != 1:
-            raise Conflict(f"{before.id} changed while it was being written; try again")
-        self.log(
-            kind,
-            actor,
-            task_id=after.id,
-            agent_id=before.agent_id,
-            transition=(before.status, after.status),
-            message=after.reason if message is None else message,
-            **(data or {}),
-        )
-        if after.status is Status.COMPLETED:
-            self._ready_dependents(after.id)
-        return after
-
-    def touch_agent(self, agent_id: str) -> None:
-        """Mark the agent seen."""
-        if self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).rowcount != 1:
-            raise NotFound(f"no active agent {agent_id}")
-
-    def _ready_dependents(self, task_id: str) -> None:
-        for (dependent,) in self.conn.execute(sql.READY_DEPENDENTS, (task_id,)).fetchall():
-            before = self.task(dependent)
-            done = f"{task_id} done"
-            self.save(
-                Action.READY, before, "ready", "registry", message=done, status=Status.AVAILABLE
-            )
-
-
-Op = Callable[[Tx], Any]
-"""An operation: run inside the writer's transaction, returns a result or raises."""
 
 
 def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> Task:
@@ -387,6 +310,31 @@ def retry(tx: Tx, task_id: str, actor: str) -> Task:
         status=Status.PENDING if unfinished else Status.AVAILABLE,
         agent_id=None, lease_expires_at=None, attempts=0, reason="",
     )  # fmt: skip
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+def record_decisions(tx: Tx, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
+    """Store the decisions that differ from each task's last one, each with a `routed` event;
+    re-deciding the same thing on every tick records nothing. Returns those stored."""
+    stored = []
+    for d in decisions:
+        same = (str(d.decision), d.rule, d.why, d.agent_type, d.runtime)
+        last = tx.conn.execute(sql.LAST_DECISION, (d.task_id,)).fetchone()
+        if last is not None and tuple(last) == same:
+            continue
+        values = (tx.now, d.task_id, *same, d.budget_usd)
+        tx.conn.execute(sql.INSERT_DECISION, values)
+        data: dict[str, Any] = {
+            "decision": str(d.decision),
+            "rule": d.rule,
+            "agent_type": d.agent_type,
+            "runtime": d.runtime,
+        }
+        tx.log("routed", "router", task_id=d.task_id, message=d.why, **data)
+        stored.append(replace(d, at=tx.now))
+    return stored
 
 
 # -- agents ----------------------------------------------------------------------------------

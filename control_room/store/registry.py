@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from control_room.domain import Agent, Claim, Event, Lease, Status, Task, TaskSpec
+from control_room.domain import (
+    Agent,
+    Claim,
+    Event,
+    Lease,
+    RoutingDecision,
+    Status,
+    Task,
+    TaskSpec,
+)
 
 Listener = Callable[[Sequence[Event]], None]
 
@@ -66,6 +75,12 @@ class Registry(Protocol):
     async def get_agent(self, agent_id: str) -> Agent: ...
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None: ...
     async def list_agents(self) -> list[Agent]: ...
+
+    # routing
+    async def record_decisions(
+        self, decisions: Sequence[RoutingDecision]
+    ) -> list[RoutingDecision]: ...
+    async def recent_decisions(self, limit: int) -> list[RoutingDecision]: ...
 
     # history
     async def events(

@@ -6,7 +6,16 @@ import json
 import sqlite3
 from typing import Any
 
-from control_room.domain import Agent, AgentStatus, Event, Priority, Status, Task
+from control_room.domain import (
+    Agent,
+    AgentStatus,
+    Decision,
+    Event,
+    Priority,
+    RoutingDecision,
+    Status,
+    Task,
+)
 
 
 def json_list(value: str | None) -> tuple[str, ...]:
@@ -99,4 +108,17 @@ def event(row: sqlite3.Row) -> Event:
         to_status=Status(row["to_status"]) if row["to_status"] else None,
         message=row["message"],
         data=json.loads(row["data"]) if row["data"] else {},
+    )
+
+
+def decision(row: sqlite3.Row) -> RoutingDecision:
+    return RoutingDecision(
+        task_id=row["task_id"],
+        decision=Decision(row["decision"]),
+        rule=row["rule"],
+        why=row["why"],
+        agent_type=row["agent_type"],
+        runtime=row["runtime"],
+        budget_usd=row["budget_usd"],
+        at=row["at"],
     )

@@ -119,6 +119,22 @@ MIGRATIONS: tuple[str, ...] = (
         );
     END;
     """,
+    # version 2: the routing pane's history
+    """
+    CREATE TABLE routing_decisions (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        task_id TEXT NOT NULL,
+        decision TEXT NOT NULL
+            CHECK (decision IN ('spawn', 'await_approval', 'wait_for_claim', 'hold')),
+        rule TEXT NOT NULL,
+        why TEXT NOT NULL,
+        agent_type TEXT,
+        runtime TEXT,
+        budget_usd REAL
+    );
+    CREATE INDEX routing_by_task ON routing_decisions (task_id, id);
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
 
@@ -233,3 +249,16 @@ TOUCH_CLAIMER = """
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
 
 COUNT_BY_STATUS = "SELECT status, count(*) FROM tasks GROUP BY status"
+
+LAST_DECISION = """
+    SELECT decision, rule, why, agent_type, runtime FROM routing_decisions
+    WHERE task_id = ? ORDER BY id DESC LIMIT 1
+"""
+INSERT_DECISION = """
+    INSERT INTO routing_decisions
+        (at, task_id, decision, rule, why, agent_type, runtime, budget_usd)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+RECENT_DECISIONS = """
+    SELECT * FROM (SELECT * FROM routing_decisions ORDER BY id DESC LIMIT ?) ORDER BY id
+"""

@@ -19,6 +19,7 @@ from control_room.domain import (
     Event,
     Lease,
     NotFound,
+    RoutingDecision,
     Status,
     StoreError,
     Task,
@@ -232,6 +233,9 @@ class SqliteRegistry:
     async def revoke_agent(self, agent_id: str, actor: str) -> Agent:
         return await self._write(lambda tx: ops.revoke_agent(tx, agent_id, actor))
 
+    async def record_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
+        return await self._write(lambda tx: ops.record_decisions(tx, decisions))
+
     # -- reads -----------------------------------------------------------------------------
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -305,6 +309,10 @@ class SqliteRegistry:
     async def last_event_id(self) -> int:
         (row,) = await self._fetch(sql.LAST_EVENT_ID)
         return int(row[0])
+
+    async def recent_decisions(self, limit: int) -> list[RoutingDecision]:
+        """The newest `limit` routing decisions, oldest first."""
+        return [rows.decision(r) for r in await self._fetch(sql.RECENT_DECISIONS, (limit,))]
 
     async def integrity_check(self) -> str:
         (row,) = await self._fetch("PRAGMA integrity_check")
