@@ -75,10 +75,6 @@ def allowed_from(action: Action) -> frozenset[Status]:
     return frozenset(TRANSITIONS[action])
 
 
-def is_legal(action: Action, source: Status, target: Status) -> bool:
-    return target in TRANSITIONS[action].get(source, ())
-
-
 def require(action: Action, task_id: str, source: Status, target: Status | None = None) -> None:
     """Raise Conflict unless `action` may move a task from `source` (to `target`, when given)."""
     targets = TRANSITIONS[action].get(source)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -103,8 +102,3 @@ def served_hosts(host: str, port: int, extra: Iterable[str] = ()) -> list[str]:
         {host, "127.0.0.1", "localhost", "[::1]"} if host in ("127.0.0.1", "localhost") else {host}
     )
     return [f"{name}:{port}" for name in names] + list(extra)
-
-
-def scope_state(scope: Scope) -> dict[str, Any]:
-    state: dict[str, Any] = scope.setdefault("state", {})
-    return state

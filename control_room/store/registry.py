@@ -65,7 +65,6 @@ class Registry(Protocol):
     async def list_tasks(
         self, status: Status | None = None, capability: str | None = None
     ) -> list[Task]: ...
-    async def count_by_status(self) -> dict[Status, int]: ...
 
     # agents
     async def register_agent(

@@ -248,8 +248,6 @@ TOUCH_CLAIMER = """
 """
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
 
-COUNT_BY_STATUS = "SELECT status, count(*) FROM tasks GROUP BY status"
-
 LAST_DECISION = """
     SELECT decision, rule, why, agent_type, runtime FROM routing_decisions
     WHERE task_id = ? ORDER BY id DESC LIMIT 1

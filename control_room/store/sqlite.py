@@ -270,12 +270,6 @@ class SqliteRegistry:
             for r in await self._fetch(sql.LIST_TASKS + clause + sql.TASK_ORDER, params)
         ]
 
-    async def count_by_status(self) -> dict[Status, int]:
-        counts = {status: 0 for status in Status}
-        for status, count in await self._fetch(sql.COUNT_BY_STATUS):
-            counts[Status(status)] = count
-        return counts
-
     async def get_agent(self, agent_id: str) -> Agent:
         found = await self._fetch(sql.GET_AGENT, (agent_id,))
         if not found:
