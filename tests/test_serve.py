@@ -249,3 +249,18 @@ def test_serve_validates_handed_in_work(served: tuple[str, Path, subprocess.Pope
         time.sleep(0.2)
     assert shown["status"] == "COMPLETED"
     assert shown["events"][-1]["kind"] == "checks_passed"
+
+
+def test_the_loops_are_observable(served: tuple[str, Path, subprocess.Popen[str]]) -> None:
+    url, home, _ = served
+    operator = {"Authorization": f"Bearer {(home / 'operator.token').read_text().strip()}"}
+    time.sleep(2.5)  # both loops have ticked at least once
+    loops = {
+        loop["name"]: loop
+        for loop in httpx2.get(f"{url}/api/loops", headers=operator).json()["loops"]
+    }
+    assert set(loops) == {"lease-reaper", "validation"}
+    for loop in loops.values():
+        assert loop["runs"] >= 1 and loop["last_error"] is None
+        assert loop["next_run"] > loop["last_run"]
+    assert httpx2.get(f"{url}/api/loops").status_code == 401

@@ -29,6 +29,17 @@ class Loop:
     def __post_init__(self) -> None:
         self._poked = asyncio.Event()
 
+    def state(self) -> dict[str, object]:
+        """What the screen and GET /api/loops show."""
+        return {
+            "name": self.name,
+            "interval": self.interval,
+            "last_run": self.last_run,
+            "next_run": self.next_run,
+            "last_error": self.last_error,
+            "runs": self.runs,
+        }
+
     def poke(self) -> None:
         """Run the step now instead of waiting for the interval."""
         self._poked.set()

@@ -24,6 +24,7 @@ from control_room.domain import (
 from control_room.domain import specs as check
 from control_room.engine import tokens
 from control_room.engine.bus import EventBus
+from control_room.engine.loops import Loop
 from control_room.store import Registry
 
 MAX_EPOCH = 2**62
@@ -36,6 +37,7 @@ class Coordinator:
         self.registry = registry
         self.bus = bus or EventBus()
         self.lease_seconds = lease_seconds
+        self.loops: list[Loop] = []  # the loops running in this process, for observers
         registry.listeners.append(self.bus.publish)
 
     # -- tasks -----------------------------------------------------------------------------

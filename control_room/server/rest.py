@@ -105,6 +105,10 @@ async def list_agents(call: Call) -> Body:
     return {"agents": [a.to_dict() for a in await call.coordinator.agents()]}
 
 
+async def list_loops(call: Call) -> Body:
+    return {"loops": [loop.state() for loop in call.coordinator.loops]}
+
+
 async def list_tasks(call: Call) -> Body:
     params = call.request.query_params
     status = params.get("status")
@@ -311,6 +315,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST", "/api/tasks/{task_id}/reject", reject, "Reject a waiting task",
         roles=("operator",), body=_object(("reason",), reason={"type": "string"}),
+    ),
+    Endpoint(
+        "GET", "/api/loops", list_loops, "The engine's loops: last run, next run, last error",
+        roles=ANY,
     ),
     Endpoint(
         "GET", "/api/events", events, "Events after an id, oldest first", roles=ANY,

@@ -70,8 +70,9 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
             signal.signal(signum, lambda *_: None)
         reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
         validation = ValidationRunner(coordinator, Path.cwd(), settings.check_timeout_seconds)
+        coordinator.loops += [reaper, validation.loop]
         housekeeping = [
-            asyncio.create_task(loop.run(), name=loop.name) for loop in (reaper, validation.loop)
+            asyncio.create_task(loop.run(), name=loop.name) for loop in coordinator.loops
         ]
         print(
             f"Control Room serving on http://{host}:{port}  (REST /api, MCP /mcp; Ctrl-C stops)",
