@@ -15,6 +15,7 @@ import uvicorn
 
 from control_room.config import Home, Settings
 from control_room.engine import open_coordinator
+from control_room.engine.changes import RegistryWatcher
 from control_room.engine.loops import Loop
 from control_room.engine.validation import ValidationRunner
 from control_room.server.app import create_app
@@ -71,9 +72,11 @@ async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
         reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
         validation = ValidationRunner(coordinator, Path.cwd(), settings.check_timeout_seconds)
         coordinator.loops += [reaper, validation.loop]
+        # Hand-ins written by other processes (`control-room mcp`, the CLI) wake validation at once.
+        watcher = RegistryWatcher(home.registry, validation.loop.poke)
         housekeeping = [
             asyncio.create_task(loop.run(), name=loop.name) for loop in coordinator.loops
-        ]
+        ] + [asyncio.create_task(watcher.run(), name="registry-watcher")]
         print(
             f"Control Room serving on http://{host}:{port}  (REST /api, MCP /mcp; Ctrl-C stops)",
             file=sys.stderr,
