@@ -1,0 +1,124 @@
+"""How an agent process is started, watched and stopped. The `command` runtime runs any argv
+template (a script, `codex exec --json`, Aider): never a shell line, the prompt on stdin or in a
+file, the agent's identity in the environment (the token never in argv), output in the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from control_room.domain import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Everything one attempt needs: who, on what, where, and for how long."""
+
+    task_id: str
+    agent_id: str
+    token: str
+    server_url: str
+    prompt: str
+    run_dir: Path  # runs/<task>/<attempt>/: prompt.md and report.log
+    workdir: Path
+    wall_clock_seconds: float
+
+    def environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        return dict(base) | {
+            "CONTROL_ROOM_URL": self.server_url,
+            "CONTROL_ROOM_TOKEN": self.token,
+            "CONTROL_ROOM_AGENT_ID": self.agent_id,
+            "CONTROL_ROOM_TASK_ID": self.task_id,
+        }
+
+
+class Running:
+    """A started agent process (a session leader, so its children stop with it)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, launch: Launch) -> None:
+        self.process = process
+        self.launch = launch
+        self.timed_out = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait(self) -> int:
+        """The exit code; past the wall-clock limit the process is stopped first."""
+        try:
+            return await asyncio.wait_for(self.process.wait(), self.launch.wall_clock_seconds)
+        except TimeoutError:
+            self.timed_out = True
+            await self.stop()
+            return await self.process.wait()
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """SIGTERM to the whole process group, SIGKILL if it is still there after the grace."""
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+            try:
+                await asyncio.wait_for(self.process.wait(), grace_seconds)
+                return
+            except TimeoutError:
+                continue
+
+
+def fill(part: str, values: Mapping[str, str]) -> str:
+    """Replace the known {placeholders} in one argv element; other braces stay as they are."""
+    for name, value in values.items():
+        part = part.replace("{" + name + "}", value)
+    return part
+
+
+class CommandRuntime:
+    """`argv` elements may hold {prompt_file}, {task_id}, {workdir}, {run_dir}; each element is
+    filled in on its own, so task text can never become extra arguments or shell syntax."""
+
+    def __init__(self, argv: Sequence[str], prompt_via: Literal["stdin", "file"] = "stdin") -> None:
+        if not argv:
+            raise InvalidInput("argv", "the command runtime needs a command")
+        self.argv = tuple(argv)
+        self.prompt_via = prompt_via
+
+    async def start(self, launch: Launch) -> Running:
+        launch.run_dir.mkdir(parents=True, exist_ok=True)
+        prompt_file = launch.run_dir / "prompt.md"
+        prompt_file.write_text(launch.prompt, encoding="utf-8")
+        values = {
+            "prompt_file": str(prompt_file),
+            "task_id": launch.task_id,
+            "workdir": str(launch.workdir),
+            "run_dir": str(launch.run_dir),
+        }
+        argv = [fill(part, values) for part in self.argv]
+        report = (launch.run_dir / "report.log").open("ab")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=launch.workdir,
+                env=launch.environment(os.environ),
+                stdin=asyncio.subprocess.PIPE
+                if self.prompt_via == "stdin"
+                else asyncio.subprocess.DEVNULL,
+                stdout=report,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            report.close()  # the child has its own copy
+        if self.prompt_via == "stdin":
+            assert process.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                process.stdin.write(launch.prompt.encode())
+                await process.stdin.drain()
+            process.stdin.close()
+        return Running(process, launch)
