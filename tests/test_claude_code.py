@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import claude_agent_sdk
+import pytest
 
 from control_room.config import Home
 from control_room.domain import Status
 from control_room.engine import Coordinator, init_home
+from control_room.engine.prompt import build_prompt
+from control_room.engine.runtimes import ClaudeCodeRuntime, Launch
 from tests.conftest import coordinator_at
 from tests.fake_anthropic import Block, scripted_model, text, tool_results, tool_use
 from tests.serving import running_server
+from tests.test_runtimes import command_line
 
 CLAUDE = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
 TOOL = "mcp__control-room__"
@@ -121,3 +125,32 @@ async def test_claude_code_works_a_task_over_stdio(tmp_path: Path) -> None:
         await run_claude(tmp_path, f"http://127.0.0.1:{model.server_address[1]}", mcp)
     async with coordinator_at(home.registry) as coordinator:
         await assert_worked(coordinator, task.id, agent.id)
+
+
+async def test_the_claude_code_runtime_works_a_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_server(tmp_path) as server:
+        task = await server.coordinator.add_task({"title": "Spawned work", "priority": "P0"})
+        agent, token = await server.coordinator.register_agent("spawned", ["*"], "claude-code")
+        with scripted_model(work_script) as model:
+            (tmp_path / "home").mkdir()
+            monkeypatch.setenv("HOME", str(tmp_path / "home"))
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{model.server_address[1]}")
+            monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-real")
+            launch = Launch(
+                task_id=task.id, agent_id=agent.id, token=token, server_url=server.url,
+                prompt=build_prompt(task), run_dir=tmp_path / "runs" / task.id / "1",
+                workdir=tmp_path, wall_clock_seconds=180, budget_usd=1.5,
+            )  # fmt: skip
+            running = await ClaudeCodeRuntime(CLAUDE, max_turns=8).start(launch)
+            assert token not in command_line(running.pid)
+            assert await running.wait() == 0
+        await assert_worked(server.coordinator, task.id, agent.id)
+        config = launch.run_dir / "mcp.json"
+        assert config.stat().st_mode & 0o777 == 0o600
+        events = [
+            json.loads(line) for line in (launch.run_dir / "report.log").read_text().splitlines()
+        ]
+        assert events[-1]["type"] == "result" and not events[-1]["is_error"]
+        assert any("Spawned work" in json.dumps(r) for r in model.requests), "the prompt arrived"

@@ -1,12 +1,14 @@
 """How an agent process is started, watched and stopped. The `command` runtime runs any argv
 template (a script, `codex exec --json`, Aider): never a shell line, the prompt on stdin or in a
 file, the agent's identity in the environment (the token never in argv), output in the report.
+The `claude-code` runtime is the command runtime around `claude -p`, with a generated MCP config.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Mapping, Sequence
@@ -29,6 +31,7 @@ class Launch:
     run_dir: Path  # runs/<task>/<attempt>/: prompt.md and report.log
     workdir: Path
     wall_clock_seconds: float
+    budget_usd: float | None = None
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         return dict(base) | {
@@ -122,3 +125,37 @@ class CommandRuntime:
                 await process.stdin.drain()
             process.stdin.close()
         return Running(process, launch)
+
+
+MCP_SERVER = "control-room"
+AGENT_TOOLS = ("claimTask", "updateProgress", "completeTask", "releaseTask", "reportBlocked")
+
+
+class ClaudeCodeRuntime:
+    """`claude -p` reading the prompt on stdin, reporting as stream-json, joined to this server
+    through an MCP config file (mode 0600) that carries the agent's token in a header."""
+
+    def __init__(self, binary: str | Path = "claude", max_turns: int = 40) -> None:
+        self.binary = str(binary)
+        self.max_turns = max_turns
+
+    async def start(self, launch: Launch) -> Running:
+        launch.run_dir.mkdir(parents=True, exist_ok=True)
+        config = launch.run_dir / "mcp.json"
+        server = {
+            "type": "http",
+            "url": f"{launch.server_url}/mcp",
+            "headers": {"Authorization": f"Bearer {launch.token}"},
+        }
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"mcpServers": {MCP_SERVER: server}}, handle)
+        tools = ",".join(f"mcp__{MCP_SERVER}__{tool}" for tool in AGENT_TOOLS)
+        argv = [
+            self.binary, "-p", "--output-format", "stream-json", "--verbose",
+            "--mcp-config", str(config), "--allowedTools", tools,
+            "--max-turns", str(self.max_turns),
+        ]  # fmt: skip
+        if launch.budget_usd:
+            argv += ["--max-budget-usd", f"{launch.budget_usd:g}"]
+        return await CommandRuntime(argv, prompt_via="stdin").start(launch)
