@@ -26,6 +26,7 @@ from pathlib import Path
 from control_room.domain import Claim, NothingToClaim
 from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry, ops
+from control_room.store.tx import Op, Tx
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -95,10 +96,10 @@ def same_transactions_run(path: Path) -> dict[str, float]:
     for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
         db.execute(f"PRAGMA {pragma}")
 
-    def transaction(op: ops.Op) -> object:
+    def transaction(op: Op) -> object:
         db.execute("BEGIN IMMEDIATE")
         try:
-            result = op(ops.Tx(db, time.time()))
+            result = op(Tx(db, time.time()))
         except BaseException:
             db.execute("ROLLBACK")
             raise

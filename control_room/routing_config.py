@@ -31,7 +31,9 @@ def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
     try:
         priorities = frozenset(
             parse_priority(p, "spawn_priorities")
-            for p in check.texts(table.get("spawn_priorities", ["P0", "P1"]), "spawn_priorities")
+            for p in check.texts(
+                table.get("spawn_priorities", sorted(defaults.spawn_priorities)), "spawn_priorities"
+            )
         )
         approval = frozenset(
             check.words(

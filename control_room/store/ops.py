@@ -30,9 +30,7 @@ from control_room.domain import (
 from control_room.domain.specs import find_cycle, new_task_id
 from control_room.domain.status import HELD, after_failed_attempt, require
 from control_room.store import rows, sql
-from control_room.store.tx import Op, Tx
-
-__all__ = ["Op", "Tx"]  # the writer's view of a transaction, re-exported for the store
+from control_room.store.tx import Tx
 
 FEEDBACK_MAX = 8_000
 

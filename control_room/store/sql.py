@@ -157,6 +157,9 @@ TASK_COLUMNS = _task_columns("t")
 GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.task_id = ?"
 LIST_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks t"
 TASK_ORDER = " ORDER BY t.priority, t.created_at, t.rowid"
+# Filters LIST_TASKS may take, joined with AND after WHERE.
+TASK_HAS_STATUS = "t.status = ?"
+TASK_NEEDS_CAPABILITY = "EXISTS (SELECT 1 FROM json_each(t.required_capabilities) WHERE value = ?)"
 TASK_EXISTS = "SELECT status FROM tasks WHERE task_id = ?"
 
 INSERT_TASK = """

@@ -26,6 +26,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, sql
+from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -153,7 +154,7 @@ class SqliteRegistry:
                 if db is not None:
                     await db.close()
 
-    async def _write(self, op: Callable[[ops.Tx], T]) -> T:
+    async def _write(self, op: Callable[[Tx], T]) -> T:
         if self._writer is None or self._closer is not None:
             raise StoreError("the registry is closed")
         result: T = await self._writer.submit(op)
@@ -257,12 +258,10 @@ class SqliteRegistry:
     ) -> list[Task]:
         where, params = [], []
         if status is not None:
-            where.append("t.status = ?")
+            where.append(sql.TASK_HAS_STATUS)
             params.append(str(status))
         if capability is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM json_each(t.required_capabilities) WHERE value = ?)"
-            )
+            where.append(sql.TASK_NEEDS_CAPABILITY)
             params.append(capability)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return [

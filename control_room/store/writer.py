@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from control_room.domain import ControlRoomError, Event, StoreError
-from control_room.store.ops import Op, Tx
+from control_room.store.tx import Op, Tx
 
 T = TypeVar("T")
 Listener = Callable[[Sequence[Event]], None]
