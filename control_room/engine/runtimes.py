@@ -14,7 +14,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from control_room.domain import InvalidInput
 
@@ -40,6 +40,21 @@ class Launch:
             "CONTROL_ROOM_AGENT_ID": self.agent_id,
             "CONTROL_ROOM_TASK_ID": self.task_id,
         }
+
+
+class Handle(Protocol):
+    """A started attempt, whatever runs it: wait for its end, or stop it."""
+
+    @property
+    def pid(self) -> int | None: ...  # None for agents that run inside this process
+
+    async def wait(self) -> int: ...  # the exit code (0: ended by itself without error)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None: ...
+
+
+class Runtime(Protocol):
+    async def start(self, launch: Launch) -> Handle: ...
 
 
 class Running:
