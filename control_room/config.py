@@ -47,6 +47,28 @@ theme = "control-room-dark"
 # A task's checks run when it is handed in, each as a command (no shell), with this time limit.
 timeout_seconds = 600
 
+[agents]
+# The agents Control Room starts: how long one attempt may run, what happens to running agents
+# when Control Room stops ("stop": stopped, their tasks go back to the queue without counting an
+# attempt; "leave": they keep running and the next start watches them again).
+wall_clock_seconds = 3600
+on_shutdown = "stop"
+claude_binary = "claude"
+max_turns = 40
+anthropic_model = "claude-sonnet-5-5"
+
+[worktrees]
+# In a git repository each attempt works in its own worktree on the branch control-room/<task>.
+# cleanup: "completed" removes a worktree once its task is COMPLETED (others stay for you to
+# look at), "always" when its attempt ends, "never" keeps them. Branches are always kept.
+enabled = true
+cleanup = "completed"
+
+[notify]
+# Apprise URLs (https://github.com/caronc/apprise): told when a task awaits approval, is
+# BLOCKED or FAILED. For example ["ntfys://my-topic", "mailto://user:pass@example.com"].
+urls = []
+
 [routing]
 # Which tasks start an agent by themselves, which wait for the operator, how many agents at once.
 spawn_priorities = ["P0", "P1"]
@@ -108,6 +130,14 @@ class Settings:
     theme: str = "control-room-dark"
     check_timeout_seconds: float = 600.0
     routing: RoutingRules = field(default_factory=RoutingRules)
+    wall_clock_seconds: float = 3600.0
+    on_shutdown: str = "stop"
+    claude_binary: str = "claude"
+    max_turns: int = 40
+    anthropic_model: str = "claude-sonnet-5-5"
+    worktrees: bool = True
+    worktree_cleanup: str = "completed"
+    notify_urls: tuple[str, ...] = ()
 
 
 # (section, key) -> (Settings field, accepted type)
@@ -120,6 +150,18 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "registration_secret"): ("registration_secret", str),
     ("screen", "theme"): ("theme", str),
     ("validation", "timeout_seconds"): ("check_timeout_seconds", (int, float)),
+    ("agents", "wall_clock_seconds"): ("wall_clock_seconds", (int, float)),
+    ("agents", "on_shutdown"): ("on_shutdown", str),
+    ("agents", "claude_binary"): ("claude_binary", str),
+    ("agents", "max_turns"): ("max_turns", int),
+    ("agents", "anthropic_model"): ("anthropic_model", str),
+    ("worktrees", "enabled"): ("worktrees", bool),
+    ("worktrees", "cleanup"): ("worktree_cleanup", str),
+    ("notify", "urls"): ("notify_urls", list),
+}
+CHOICES = {
+    "on_shutdown": ("agents.on_shutdown", ("stop", "leave")),
+    "worktree_cleanup": ("worktrees.cleanup", ("completed", "always", "never")),
 }
 
 
@@ -145,8 +187,12 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
             if known is None:
                 raise InvalidInput(f"{path}: {section}.{key}", "unknown setting")
             name, kind = known
-            if isinstance(value, bool) or not isinstance(value, kind):
+            if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
                 raise InvalidInput(f"{path}: {section}.{key}", f"has the wrong type ({value!r})")
+            if isinstance(value, list):
+                if not all(isinstance(item, str) for item in value):
+                    raise InvalidInput(f"{path}: {section}.{key}", "must be a list of strings")
+                value = tuple(value)
             values[name] = value
     settings = Settings(**values)
     if settings.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -155,6 +201,13 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: leases.seconds", "must be a positive number of seconds")
     if not math.isfinite(settings.check_timeout_seconds) or settings.check_timeout_seconds <= 0:
         raise InvalidInput(f"{path}: validation.timeout_seconds", "must be a positive number")
+    for name, (key, allowed) in CHOICES.items():
+        if getattr(settings, name) not in allowed:
+            raise InvalidInput(f"{path}: {key}", f"use one of {', '.join(allowed)}")
+    if not math.isfinite(settings.wall_clock_seconds) or settings.wall_clock_seconds <= 0:
+        raise InvalidInput(f"{path}: agents.wall_clock_seconds", "must be a positive number")
+    if not 1 <= settings.max_turns <= 10_000:
+        raise InvalidInput(f"{path}: agents.max_turns", "must be from 1 to 10000")
     if settings.busy_timeout_ms < 0:
         raise InvalidInput(f"{path}: store.busy_timeout_ms", "must not be negative")
     if not 0 < settings.port < 65536:

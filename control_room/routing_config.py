@@ -12,7 +12,7 @@ from control_room.domain.routing import DEFAULT_AGENT_TYPES, AgentType, RoutingR
 
 RUNTIMES = ("claude-code", "anthropic", "command")
 ROUTING_KEYS = ("spawn_priorities", "approval_types", "max_running", "budget_usd", "default_agent")
-AGENT_KEYS = ("name", "runtime", "capabilities")
+AGENT_KEYS = ("name", "runtime", "capabilities", "command", "prompt_via", "model", "max_turns")
 
 
 def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
@@ -78,9 +78,19 @@ def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
             name = check.word(table.get("name", ""), "name")
             runtime = check.word(table.get("runtime", "claude-code"), "runtime")
             capabilities = check.words(table.get("capabilities", []), "capabilities")
+            command = check.texts(table.get("command", []), "command")
+            prompt_via = check.word(table.get("prompt_via", "stdin"), "prompt_via")
+            model = table.get("model")
+            model = None if model is None else check.word(model, "model")
+            turns = table.get("max_turns")
+            turns = None if turns is None else check.integer(turns, "max_turns", 1, 10_000)
         except InvalidInput as error:
             raise InvalidInput(where(f"{label}.{error.field}"), error.detail) from None
         if runtime not in RUNTIMES:
             raise InvalidInput(where(f"{label}.runtime"), f"use one of {', '.join(RUNTIMES)}")
-        found.append(AgentType(name, runtime, capabilities))
+        if runtime == "command" and not command:
+            raise InvalidInput(where(f"{label}.command"), "the command runtime needs a command")
+        if prompt_via not in ("stdin", "file"):
+            raise InvalidInput(where(f"{label}.prompt_via"), "use stdin or file")
+        found.append(AgentType(name, runtime, capabilities, command, prompt_via, model, turns))
     return tuple(found)

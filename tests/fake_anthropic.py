@@ -1,8 +1,9 @@
-"""A scripted Anthropic Messages API on 127.0.0.1, for driving the real Claude Code CLI offline.
+"""A scripted Anthropic Messages API on 127.0.0.1, for driving Claude Code or the SDK offline.
 
-It answers `HEAD /api/hello` and streams `POST /v1/messages` as server-sent events. What the
+It answers `HEAD /api/hello` and `POST /v1/messages`: as server-sent events when the request asks
+to stream (Claude Code), else as one JSON message (the SDK's plain `messages.create`). What the
 "model" says next is decided by a script: a function from the request body (the whole
-conversation so far) to a list of content blocks. Every request is recorded.
+conversation so far) to a list of content blocks. Every request (body, headers) is recorded.
 """
 
 from __future__ import annotations
@@ -54,12 +55,26 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append(body)
+        self.server.headers.append(dict(self.headers))
         blocks = self.server.script(body)
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        usage = {"input_tokens": 100, "output_tokens": 20}
+        if body.get("stream") is not True:  # the SDK's plain messages.create: one JSON message
+            message = {
+                "id": f"msg_{len(self.server.requests)}", "type": "message", "role": "assistant",
+                "model": body.get("model", "claude"), "content": blocks, "stop_reason": stop,
+                "stop_sequence": None, "usage": usage,
+            }  # fmt: skip
+            payload = json.dumps(message).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.end_headers()
-        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
-        usage = {"input_tokens": 100, "output_tokens": 20}
         self._event("message_start", {"type": "message_start", "message": {
             "id": f"msg_{len(self.server.requests)}", "type": "message", "role": "assistant",
             "model": body.get("model", "claude"), "content": [], "stop_reason": None,
@@ -95,6 +110,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of each request, in the same order
 
 
 @contextmanager

@@ -119,7 +119,7 @@ def test_rules_come_from_the_config_file(tmp_path: Path) -> None:
     path.write_text(
         "[routing]\nspawn_priorities = ['P0-CRITICAL']\napproval_types = []\nmax_running = 8\n"
         "budget_usd = 0\ndefault_agent = 'generalist'\n\n"
-        "[[agent_types]]\nname = 'generalist'\nruntime = 'command'\n\n"
+        "[[agent_types]]\nname = 'generalist'\nruntime = 'command'\ncommand = ['aider']\n\n"
         "[[agent_types]]\nname = 'db-expert'\nruntime = 'anthropic'\ncapabilities = ['db', 'sql']\n"
     )
     rules = load_settings(path).routing
@@ -139,7 +139,9 @@ def test_rules_come_from_the_config_file(tmp_path: Path) -> None:
         ("[routing]\nmax_running = -1\n", "routing.max_running"),
         ("[routing]\nspawn = ['P0']\n", "routing.spawn: unknown setting"),
         ("[[agent_types]]\nname = 'x'\nruntime = 'docker'\n", "agent_types[1].runtime"),
-        ("[[agent_types]]\nname = 'x'\nmodel = 'y'\n", "agent_types[1].model: unknown setting"),
+        ("[[agent_types]]\nname = 'x'\nmodal = 'y'\n", "agent_types[1].modal: unknown setting"),
+        ("[[agent_types]]\nname = 'x'\nruntime = 'command'\n", "agent_types[1].command: the"),
+        ("[[agent_types]]\nname = 'x'\nprompt_via = 'pipe'\n", "agent_types[1].prompt_via"),
         ("[[agent_types]]\nruntime = 'command'\n", "agent_types[1].name"),
         ("agent_types = 3\n", "agent_types"),
     ],
@@ -167,11 +169,15 @@ async def test_decisions_are_stored_and_published_only_when_they_change(
     assert events[0].message == first[0].why
 
     clock.advance(5)
-    assert await coordinator.record_decisions(route_all([urgent, later], World(), RULES)) == []
+    again = await coordinator.record_decisions(route_all([urgent, later], World(), RULES))
+    assert [(d.task_id, d.rule) for d in again] == [(urgent.id, "auto-spawn")], (
+        "a spawn starts another agent each time: recorded again; the unchanged wait is not"
+    )
     changed = route_all([urgent], World(running=3), RULES)
     assert [d.rule for d in await coordinator.record_decisions(changed)] == ["agent-limit"]
     history = await coordinator.decisions()
     assert [(d.task_id, d.rule) for d in history] == [
-        (urgent.id, "auto-spawn"), (later.id, "claimable"), (urgent.id, "agent-limit"),
+        (urgent.id, "auto-spawn"), (later.id, "claimable"), (urgent.id, "auto-spawn"),
+        (urgent.id, "agent-limit"),
     ]  # fmt: skip
     assert history[0].agent_type == "development-lead" and history[-1].at == clock.now

@@ -259,7 +259,7 @@ def test_the_loops_are_observable(served: tuple[str, Path, subprocess.Popen[str]
         loop["name"]: loop
         for loop in httpx2.get(f"{url}/api/loops", headers=operator).json()["loops"]
     }
-    assert set(loops) == {"lease-reaper", "validation"}
+    assert set(loops) == {"lease-reaper", "validation", "notifier"}
     for loop in loops.values():
         assert loop["runs"] >= 1 and loop["last_error"] is None
         assert loop["next_run"] > loop["last_run"]

@@ -11,6 +11,7 @@ from typing import Any
 from control_room.domain import Status
 from control_room.engine import Coordinator
 from control_room.engine.validation import ValidationRunner, run_check
+from control_room.engine.workspaces import Workspaces
 
 PY = shlex.quote(sys.executable)
 
@@ -46,7 +47,7 @@ async def test_verdicts_complete_or_return_the_task_with_feedback(
             "checks": [f"{PY} -c 'print(1)'", f"{PY} -c 'raise SystemExit(\"E assert 1 == 2\")'"],
         }
     )
-    runner = ValidationRunner(coordinator, tmp_path, timeout=30)
+    runner = ValidationRunner(coordinator, Workspaces(coordinator, tmp_path).dirs_of, timeout=30)
     for task in (good, bad):
         agent = await new_agent(task.title)
         claim = await coordinator.claim(agent, task.id)

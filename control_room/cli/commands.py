@@ -26,9 +26,11 @@ async def run(args: argparse.Namespace) -> int:
     home = _home(args)
     if args.command == "init":
         return await init(home)
+    if args.command == "demo":
+        return await demo(args)
     named = getattr(args, "config", None)
     settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
-    if args.command in ("serve", "mcp"):
+    if args.command in ("serve", "mcp", "run"):
         return await doors(args, home, settings)
     async with open_coordinator(home, settings) as coordinator:
         if args.command == "task":
@@ -41,13 +43,14 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def doors(args: argparse.Namespace, home: Home, settings: Settings) -> int:
-    """`serve` and `mcp`: the server libraries are imported only when one is asked for."""
+    """`serve`, `run` and `mcp`: the server libraries are imported only when asked for."""
     if args.command == "mcp":
         from control_room.server.stdio import serve_stdio
 
         await serve_stdio(home, settings)
         return 0
-    from control_room.server.run import is_loopback, serve
+    from control_room.headless import run_headless
+    from control_room.server.run import is_loopback
 
     host, port = args.host or settings.host, args.port or settings.port
     if not is_loopback(host):
@@ -57,8 +60,33 @@ async def doors(args: argparse.Namespace, home: Home, settings: Settings) -> int
             f"warning: listening on {host}: anyone who can reach it and holds a token can act",
             file=sys.stderr,
         )
-    await serve(home, settings, host, port)
+    if args.command == "run" and not args.headless:
+        print("note: the screen is not built yet; running headless", file=sys.stderr)
+    spawn = args.command == "run"
+    await run_headless(home, settings, host, port, spawn=spawn, log_events=spawn)
     return 0
+
+
+async def demo(args: argparse.Namespace) -> int:
+    """A fresh world in a temporary folder, run headless (the screen comes with issue 5)."""
+    from control_room.demo.world import Operator, create_world, summary
+    from control_room.headless import run_headless
+
+    root = getattr(args, "data_dir", None)
+    home, project = await create_world(Path(root) if root else None)
+    print(
+        f"Demo world in {home.root.parent}: 6 sample tasks, scripted local agents, no API key.\n"
+        "Headless, the demo approves the architecture task itself after a short pause.",
+        file=sys.stderr,
+    )
+    operator = Operator(exit_when_idle=args.exit_when_idle)
+    started = time.monotonic()
+    await run_headless(
+        home, load_settings(home.config), "127.0.0.1", args.port or 0,
+        project=project, until=operator.idle,
+    )  # fmt: skip
+    print(await summary(home, time.monotonic() - started), file=sys.stderr)
+    return 1 if operator.timed_out else 0
 
 
 async def init(home: Home) -> int:

@@ -70,12 +70,23 @@ def build_parser() -> Parser:
 
     command(sub, "init", "create the data directory, default config and operator token")
 
-    serve = command(sub, "serve", "the REST and MCP server with the housekeeping loops")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, help="port (default 3003)")
-    serve.add_argument(
-        "--allow-remote", action="store_true", help="allow listening on a non-loopback address"
+    def listens(command: Parser) -> Parser:
+        command.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+        command.add_argument("--port", type=_port, help="port (default 3003)")
+        command.add_argument(
+            "--allow-remote", action="store_true", help="allow listening on a non-loopback address"
+        )
+        return command
+
+    run = listens(command(sub, "run", "the engine and the server: routes tasks, spawns agents"))
+    run.add_argument("--headless", action="store_true", help="no screen: JSON event lines")
+    listens(command(sub, "serve", "the REST and MCP server with the housekeeping loops"))
+    demo = command(sub, "demo", "a sample world with scripted local agents (no API key)")
+    demo.add_argument("--headless", action="store_true", help="no screen: JSON event lines")
+    demo.add_argument(
+        "--exit-when-idle", action="store_true", help="stop once nothing is left to do"
     )
+    demo.add_argument("--port", type=_port, help="port (default: any free one)")
     command(sub, "mcp", "the MCP tools over stdio, for clients that launch their servers")
 
     task = command(sub, "task", "add, import, list, show and steer tasks")

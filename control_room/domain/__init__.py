@@ -16,6 +16,7 @@ from control_room.domain.models import (
     Event,
     Lease,
     RoutingDecision,
+    Run,
     Task,
 )
 from control_room.domain.priority import Priority, parse_priority
@@ -37,6 +38,7 @@ __all__ = [
     "NothingToClaim",
     "Priority",
     "RoutingDecision",
+    "Run",
     "Status",
     "StoreError",
     "Task",

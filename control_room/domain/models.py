@@ -98,6 +98,36 @@ class Agent:
 
 
 @dataclass(frozen=True, slots=True)
+class Run:
+    """One attempt of an agent Control Room started for a task: where, which process, how it
+    ended. The agent (and its token) exists for this run only."""
+
+    agent_id: str
+    task_id: str
+    attempt: int  # 1, 2, ... per task: the folder runs/<task>/<attempt>/
+    agent_type: str
+    runtime: str
+    run_dir: str
+    workdir: str
+    started_at: float
+    pid: int | None = None
+    pid_identity: str | None = None  # tells a reused pid from the process that was started
+    owner_pid: int | None = None  # the Control Room process that started and watches it
+    ended_at: float | None = None
+    exit_code: int | None = None
+    outcome: str = ""
+    turns: int | None = None
+    cost_usd: float | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One line of the append-only history: who did what to which task, when and why."""
 

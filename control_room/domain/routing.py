@@ -24,6 +24,10 @@ class AgentType:
     name: str
     runtime: str = "claude-code"
     capabilities: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()  # the argv template of the `command` runtime
+    prompt_via: str = "stdin"  # command runtime: "stdin" or "file" ({prompt_file} in command)
+    model: str | None = None  # anthropic / claude-code: the model to ask for
+    max_turns: int | None = None
 
 
 DEVELOPMENT_LEAD = AgentType("development-lead", "claude-code", ("integration",))

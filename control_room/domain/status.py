@@ -39,6 +39,7 @@ class Action(StrEnum):
     BLOCK = "block"
     CANCEL = "cancel"
     RETRY = "retry"  # operator: a fresh start, PENDING when dependencies are not done
+    ABANDON = "abandon"  # an agent started for the task ended before anyone claimed it
 
 
 S = Status
@@ -67,6 +68,7 @@ TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
         for s in (S.PENDING, S.AVAILABLE, S.AWAITING_APPROVAL, *HELD, S.VALIDATING, S.BLOCKED)
     },
     Action.RETRY: {s: _RESTART for s in (S.BLOCKED, S.FAILED, S.CANCELLED)},
+    Action.ABANDON: {S.AVAILABLE: _AFTER_FAILURE},
 }
 
 

@@ -4,10 +4,13 @@ operating system's file notifications (inotify on Linux)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from watchfiles import Change, awatch
+
+logging.getLogger("watchfiles").setLevel(logging.WARNING)  # not a line per change detected
 
 
 class RegistryWatcher:

@@ -25,6 +25,8 @@ class Loop:
     next_run: float | None = None
     last_error: str | None = None
     runs: int = 0
+    # Told (loop name, error) when the step starts failing or fails differently: an event.
+    on_error: Callable[[str, str], Awaitable[object]] | None = None
 
     def __post_init__(self) -> None:
         self._poked = asyncio.Event()
@@ -51,8 +53,12 @@ class Loop:
                 await self.step()
                 self.last_error = None
             except Exception as error:
-                self.last_error = f"{type(error).__name__}: {error}"
+                text = f"{type(error).__name__}: {error}"
                 log.exception("loop %s failed", self.name)
+                if text != self.last_error and self.on_error is not None:
+                    with contextlib.suppress(Exception):
+                        await self.on_error(self.name, text)
+                self.last_error = text
             self.runs += 1
             self.next_run = time.time() + self.interval
             with contextlib.suppress(TimeoutError):

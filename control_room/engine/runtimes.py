@@ -150,9 +150,12 @@ class ClaudeCodeRuntime:
     """`claude -p` reading the prompt on stdin, reporting as stream-json, joined to this server
     through an MCP config file (mode 0600) that carries the agent's token in a header."""
 
-    def __init__(self, binary: str | Path = "claude", max_turns: int = 40) -> None:
+    def __init__(
+        self, binary: str | Path = "claude", max_turns: int = 40, model: str | None = None
+    ) -> None:
         self.binary = str(binary)
         self.max_turns = max_turns
+        self.model = model
 
     async def start(self, launch: Launch) -> Running:
         launch.run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +174,8 @@ class ClaudeCodeRuntime:
             "--mcp-config", str(config), "--allowedTools", tools,
             "--max-turns", str(self.max_turns),
         ]  # fmt: skip
+        if self.model:
+            argv += ["--model", self.model]
         if launch.budget_usd:
             argv += ["--max-budget-usd", f"{launch.budget_usd:g}"]
         return await CommandRuntime(argv, prompt_via="stdin").start(launch)

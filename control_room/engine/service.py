@@ -7,7 +7,9 @@ all go through here, so they share exactly the same semantics.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from control_room.domain import (
@@ -17,6 +19,7 @@ from control_room.domain import (
     InvalidInput,
     Lease,
     RoutingDecision,
+    Run,
     Status,
     Task,
     parse_task_spec,
@@ -177,6 +180,47 @@ class Coordinator:
 
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
+
+    # -- runs of the agents Control Room starts ---------------------------------------------
+
+    async def start_run(
+        self, task_id: str, agent_type: str, runtime: str, capabilities: Sequence[str], root: Path
+    ) -> tuple[Run, str]:
+        """A new agent for one attempt at `task_id`, and its token (returned once)."""
+        token = tokens.new_token()
+        agent = Agent(tokens.new_agent_id(), agent_type, tuple(capabilities), runtime)
+        run = await self.registry.start_run(
+            agent, tokens.token_hash(token), task_id, agent_type, str(root), os.getpid()
+        )
+        return run, token
+
+    async def run_process(
+        self, agent_id: str, pid: int | None, identity: str | None, workdir: Path
+    ) -> Run:
+        return await self.registry.run_process(agent_id, pid, identity, str(workdir))
+
+    async def end_run(
+        self,
+        agent_id: str,
+        exit_code: int | None,
+        outcome: str,
+        *,
+        counts: bool = True,
+        turns: int | None = None,
+        cost_usd: float | None = None,
+    ) -> Run:
+        """The run is over: its task is settled and its token revoked, in one transaction."""
+        return await self.registry.end_run(
+            agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
+        )
+
+    async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]:
+        return await self.registry.runs(live=live, limit=limit)
+
+    async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
+        """Log an event that changes no task (a loop failing, an orphan stopped)."""
+        message = check.text(message, "message", check.ITEM_MAX)
+        await self.registry.note(kind, actor, message, **data)
 
     # -- routing ---------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ async def init_home(home: Home) -> list[Path]:
     home.root.mkdir(parents=True, exist_ok=True)
     for folder in (home.runs, home.worktrees):
         folder.mkdir(exist_ok=True)
+    ignore = home.root / ".gitignore"  # a data directory inside a project stays out of git
+    if not ignore.exists():
+        ignore.write_text("# Control Room's data directory: not part of the project.\n*\n")
     if not home.config.exists():
         home.config.write_text(DEFAULT_CONFIG, encoding="utf-8")
         created.append(home.config)

@@ -15,7 +15,7 @@ import logging
 import os
 import shlex
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from control_room.domain import ControlRoomError, Event, Status, Task
@@ -23,6 +23,8 @@ from control_room.engine.loops import Loop
 from control_room.engine.service import Coordinator
 
 log = logging.getLogger(__name__)
+DirsOf = Callable[[Task], Awaitable[tuple[Path, Path | None]]]
+"""(working directory, run folder or None) of the attempt that handed a task in."""
 OUTPUT_TAIL = 8_000
 
 
@@ -62,9 +64,9 @@ class ValidationRunner:
 
     TICK_SECONDS = 2.0
 
-    def __init__(self, coordinator: Coordinator, workdir: Path, timeout: float = 600.0) -> None:
+    def __init__(self, coordinator: Coordinator, dirs_of: DirsOf, timeout: float = 600.0) -> None:
         self.coordinator = coordinator
-        self.workdir = workdir
+        self.dirs_of = dirs_of
         self.timeout = timeout
         self.loop = Loop("validation", self.TICK_SECONDS, self.step)
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
@@ -87,15 +89,20 @@ class ValidationRunner:
         self._running.pop(key, None)
 
     async def _validate(self, task: Task) -> None:
+        workdir, run_dir = await self.dirs_of(task)
         outputs = []
         passed = True
         for command in task.checks:
-            ok, output = await run_check(command, self.workdir, self.timeout)
+            ok, output = await run_check(command, workdir, self.timeout)
             outputs.append(output)
             if not ok:
                 passed = False
                 break
         report = "\n".join(outputs)[-OUTPUT_TAIL:]
+        if run_dir is not None:
+            verdict = "passed" if passed else "failed"
+            with contextlib.suppress(OSError), (run_dir / "report.log").open("a") as handle:
+                handle.write(f"\n--- Control Room: checks {verdict} ---\n{report}\n")
         try:
             await self.coordinator.record_verdict(task.id, task.epoch, passed, report)
         except ControlRoomError as error:  # cancelled or retried meanwhile: nothing to record

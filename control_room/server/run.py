@@ -1,26 +1,15 @@
-"""`control-room serve`: the server and the housekeeping loops until SIGINT or SIGTERM."""
+"""Serving the ASGI app with uvicorn on a socket bound up front, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import ipaddress
-import logging
 import signal
 import socket
-import sys
-from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from control_room.config import Home, Settings
-from control_room.engine import open_coordinator
-from control_room.engine.changes import RegistryWatcher
-from control_room.engine.loops import Loop
-from control_room.engine.validation import ValidationRunner
-from control_room.server.app import create_app
-
-REAPER_SECONDS = 1.0
 GRACE_SECONDS = 2
 
 
@@ -45,53 +34,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def serve(home: Home, settings: Settings, host: str, port: int) -> None:
-    logging.getLogger("mcp").setLevel(logging.WARNING)
-    operator_token = home.operator_token.read_text(encoding="utf-8").strip()
-    async with open_coordinator(home, settings) as coordinator:
-        app = create_app(
-            coordinator,
-            operator_token=operator_token,
-            registration_secret=settings.registration_secret,
-            host=host,
-            port=port,
-        )
-        listening = bind(host, port)  # before anything is printed: a taken port is one line
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
-        )
-        server = uvicorn.Server(config)
-        # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
-        # make that one a no-op, so a stop request ends in a clean exit 0.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: None)
-        reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
-        validation = ValidationRunner(coordinator, Path.cwd(), settings.check_timeout_seconds)
-        coordinator.loops += [reaper, validation.loop]
-        # Hand-ins written by other processes (`control-room mcp`, the CLI) wake validation at once.
-        watcher = RegistryWatcher(home.registry, validation.loop.poke)
-        housekeeping = [
-            asyncio.create_task(loop.run(), name=loop.name) for loop in coordinator.loops
-        ] + [asyncio.create_task(watcher.run(), name="registry-watcher")]
-        print(
-            f"Control Room serving on http://{host}:{port}  (REST /api, MCP /mcp; Ctrl-C stops)",
-            file=sys.stderr,
-            flush=True,
-        )
-        # Full garbage collections walked every object of the process and paused all in-flight
-        # requests for ~40 ms (bench/http_claims.py p99: 39 ms -> 9 ms). Freeze what start-up
-        # built (imports, the app) out of collection, and collect the young generation less often.
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-        try:
-            await server.serve(sockets=[listening])
-        finally:
-            listening.close()
-            for loop_task in housekeeping:
-                loop_task.cancel()
-            await asyncio.gather(*housekeeping, return_exceptions=True)
-            await validation.stop()
+def local_url(listening: socket.socket) -> str:
+    """The URL this process's own agents call: loopback, whatever address is listened on."""
+    host, port = listening.getsockname()[:2]
+    if host in ("0.0.0.0", "::") or not is_loopback(host):
+        host = "127.0.0.1" if listening.family == socket.AF_INET else "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def server_for(app: ASGIApp) -> uvicorn.Server:
+    """A uvicorn server whose SIGINT/SIGTERM end `serve()` in a clean return."""
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
+    )
+    # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
+    # make that one a no-op, so a stop request ends in a clean exit 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    return uvicorn.Server(config)
+
+
+def tune_gc() -> None:
+    """Full garbage collections walked every object of the process and paused all in-flight
+    requests for ~40 ms (bench/http_claims.py p99: 39 ms -> 9 ms). Freeze what start-up built
+    (imports, the app) out of collection, and collect the young generation less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)

@@ -18,6 +18,7 @@ from control_room.domain import (
     Agent,
     Claim,
     Conflict,
+    Decision,
     InvalidInput,
     Lease,
     NotFound,
@@ -48,7 +49,7 @@ def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> Ta
     return t
 
 
-def _failed_attempt(t: Task, reason: str) -> dict[str, Any]:
+def failed_attempt(t: Task, reason: str) -> dict[str, Any]:
     """The changes for an attempt that did not succeed: another try, or dead letter."""
     status = after_failed_attempt(t.attempts, t.max_attempts)
     if status is Status.FAILED:
@@ -236,13 +237,13 @@ def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: 
         actor,
         data={"output": output[-2000:]},
         feedback=output[-FEEDBACK_MAX:],
-        **_failed_attempt(before, "checks failed"),
+        **failed_attempt(before, "checks failed"),
     )
 
 
 def release(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
     before = _held(tx, task_id, agent_id, epoch, Action.RELEASE)
-    return tx.save(Action.RELEASE, before, "released", agent_id, **_failed_attempt(before, reason))
+    return tx.save(Action.RELEASE, before, "released", agent_id, **failed_attempt(before, reason))
 
 
 def block(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
@@ -259,7 +260,7 @@ def expire_leases(tx: Tx) -> list[Task]:
     for row in tx.conn.execute(sql.EXPIRED_LEASES, (tx.now,)).fetchall():
         before = rows.task(row)
         reason = f"lease expired (agent {before.agent_id}, epoch {before.epoch})"
-        changes = _failed_attempt(before, reason)
+        changes = failed_attempt(before, reason)
         expired.append(tx.save(Action.EXPIRE, before, "expired", "reaper", **changes))
     return expired
 
@@ -315,12 +316,13 @@ def retry(tx: Tx, task_id: str, actor: str) -> Task:
 
 def record_decisions(tx: Tx, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
     """Store the decisions that differ from each task's last one, each with a `routed` event;
-    re-deciding the same thing on every tick records nothing. Returns those stored."""
+    re-deciding the same thing on every tick records nothing. Every spawn is recorded: each
+    starts an agent. Returns those stored."""
     stored = []
     for d in decisions:
         same = (str(d.decision), d.rule, d.why, d.agent_type, d.runtime)
         last = tx.conn.execute(sql.LAST_DECISION, (d.task_id,)).fetchone()
-        if last is not None and tuple(last) == same:
+        if last is not None and tuple(last) == same and d.decision is not Decision.SPAWN:
             continue
         values = (tx.now, d.task_id, *same, d.budget_usd)
         tx.conn.execute(sql.INSERT_DECISION, values)
@@ -355,7 +357,7 @@ def revoke_agent(tx: Tx, agent_id: str, actor: str) -> Agent:
     agent = rows.agent(row)
     if agent.task_id:
         held = tx.task(agent.task_id)
-        changes = _failed_attempt(held, f"agent {agent_id} was revoked")
+        changes = failed_attempt(held, f"agent {agent_id} was revoked")
         tx.save(Action.RELEASE, held, "released", actor, **changes)
     tx.conn.execute(sql.REVOKE_AGENT, (agent_id,))
     tx.log("agent_revoked", actor, agent_id=agent_id, message=f"{agent.name} revoked")

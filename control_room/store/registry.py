@@ -10,7 +10,7 @@ the commit, whether or not the caller is still waiting for the result. SQLite
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from control_room.domain import (
     Agent,
@@ -18,6 +18,7 @@ from control_room.domain import (
     Event,
     Lease,
     RoutingDecision,
+    Run,
     Status,
     Task,
     TaskSpec,
@@ -74,6 +75,33 @@ class Registry(Protocol):
     async def get_agent(self, agent_id: str) -> Agent: ...
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None: ...
     async def list_agents(self) -> list[Agent]: ...
+
+    # runs of the agents Control Room starts
+    async def start_run(
+        self,
+        agent: Agent,
+        token_hash: str,
+        task_id: str,
+        agent_type: str,
+        run_root: str,
+        owner_pid: int,
+    ) -> Run: ...
+    async def run_process(
+        self, agent_id: str, pid: int | None, identity: str | None, workdir: str
+    ) -> Run: ...
+    async def end_run(
+        self,
+        agent_id: str,
+        exit_code: int | None,
+        outcome: str,
+        *,
+        counts: bool = True,
+        turns: int | None = None,
+        cost_usd: float | None = None,
+    ) -> Run: ...
+    async def get_run(self, agent_id: str) -> Run: ...
+    async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]: ...
+    async def note(self, kind: str, actor: str, message: str, **data: Any) -> None: ...
 
     # routing
     async def record_decisions(

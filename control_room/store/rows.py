@@ -13,6 +13,7 @@ from control_room.domain import (
     Event,
     Priority,
     RoutingDecision,
+    Run,
     Status,
     Task,
 )
@@ -94,6 +95,10 @@ def agent(row: sqlite3.Row) -> Agent:
         last_seen=row["last_seen"],
         task_id=row["task_id"],
     )
+
+
+def run(row: sqlite3.Row) -> Run:
+    return Run(**{name: row[name] for name in row.keys()})  # noqa: SIM118 (sqlite3.Row)
 
 
 def event(row: sqlite3.Row) -> Event:

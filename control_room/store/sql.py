@@ -135,6 +135,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX routing_by_task ON routing_decisions (task_id, id);
     """,
+    # version 3: the agents Control Room starts, one run per attempt
+    """
+    CREATE TABLE runs (
+        agent_id TEXT PRIMARY KEY REFERENCES agents (agent_id),
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        agent_type TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        run_dir TEXT NOT NULL,
+        workdir TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        pid INTEGER,
+        pid_identity TEXT,
+        owner_pid INTEGER,
+        ended_at REAL,
+        exit_code INTEGER,
+        outcome TEXT NOT NULL DEFAULT '',
+        turns INTEGER,
+        cost_usd REAL,
+        UNIQUE (task_id, attempt)
+    );
+    CREATE INDEX runs_live ON runs (started_at) WHERE ended_at IS NULL;
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
 
@@ -250,6 +273,32 @@ TOUCH_CLAIMER = """
         AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS holding
 """
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
+
+RUN_COLUMNS = """
+    r.agent_id, r.task_id, r.attempt, r.agent_type, r.runtime, r.run_dir, r.workdir,
+    r.started_at, r.pid, r.pid_identity, r.owner_pid, r.ended_at, r.exit_code, r.outcome,
+    r.turns, r.cost_usd
+"""
+NEXT_ATTEMPT = "SELECT coalesce(max(attempt), 0) + 1 FROM runs WHERE task_id = ?"
+INSERT_RUN = """
+    INSERT INTO runs (agent_id, task_id, attempt, agent_type, runtime, run_dir, workdir,
+        started_at, owner_pid)
+    VALUES (:agent_id, :task_id, :attempt, :agent_type, :runtime, :run_dir, :workdir,
+        :started_at, :owner_pid)
+"""
+GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.agent_id = ?"
+LIVE_RUNS = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.ended_at IS NULL ORDER BY r.started_at"
+RECENT_RUNS = f"""
+    SELECT * FROM (SELECT {RUN_COLUMNS} FROM runs r ORDER BY r.started_at DESC LIMIT ?)
+    ORDER BY started_at
+"""
+SET_RUN_PROCESS = "UPDATE runs SET pid = ?, pid_identity = ?, workdir = ? WHERE agent_id = ?"
+END_RUN = """
+    UPDATE runs SET ended_at = :now, exit_code = :exit_code, outcome = :outcome,
+        turns = :turns, cost_usd = :cost_usd
+    WHERE agent_id = :agent_id AND ended_at IS NULL
+"""
+CLAIMED_SINCE = "SELECT 1 FROM events WHERE task_id = ? AND kind = 'claimed' AND at >= ? LIMIT 1"
 
 LAST_DECISION = """
     SELECT decision, rule, why, agent_type, runtime FROM routing_decisions

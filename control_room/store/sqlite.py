@@ -20,12 +20,13 @@ from control_room.domain import (
     Lease,
     NotFound,
     RoutingDecision,
+    Run,
     Status,
     StoreError,
     Task,
     TaskSpec,
 )
-from control_room.store import ops, rows, sql
+from control_room.store import ops, rows, run_ops, sql
 from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
@@ -236,6 +237,60 @@ class SqliteRegistry:
 
     async def record_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
         return await self._write(lambda tx: ops.record_decisions(tx, decisions))
+
+    # -- runs of the agents Control Room starts ---------------------------------------------
+
+    async def start_run(
+        self,
+        agent: Agent,
+        token_hash: str,
+        task_id: str,
+        agent_type: str,
+        run_root: str,
+        owner_pid: int,
+    ) -> Run:
+        return await self._write(
+            lambda tx: run_ops.start_run(
+                tx, agent, token_hash, task_id, agent_type, run_root, owner_pid
+            )
+        )
+
+    async def run_process(
+        self, agent_id: str, pid: int | None, identity: str | None, workdir: str
+    ) -> Run:
+        return await self._write(
+            lambda tx: run_ops.run_process(tx, agent_id, pid, identity, workdir)
+        )
+
+    async def end_run(
+        self,
+        agent_id: str,
+        exit_code: int | None,
+        outcome: str,
+        *,
+        counts: bool = True,
+        turns: int | None = None,
+        cost_usd: float | None = None,
+    ) -> Run:
+        return await self._write(
+            lambda tx: run_ops.end_run(
+                tx, agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
+            )
+        )
+
+    async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
+        await self._write(lambda tx: run_ops.note(tx, kind, actor, message, **data))
+
+    async def get_run(self, agent_id: str) -> Run:
+        found = await self._fetch(sql.GET_RUN, (agent_id,))
+        if not found:
+            raise NotFound(f"no run for agent {agent_id}")
+        return rows.run(found[0])
+
+    async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]:
+        """The live runs, or the newest `limit` runs; oldest first."""
+        query, params = (sql.LIVE_RUNS, ()) if live else (sql.RECENT_RUNS, (limit,))
+        return [rows.run(r) for r in await self._fetch(query, params)]
 
     # -- reads -----------------------------------------------------------------------------
 

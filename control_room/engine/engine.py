@@ -1,0 +1,136 @@
+"""One Control Room engine: every loop of a process over one coordinator, put together here so
+the headless runner, `serve` and the screen run exactly the same thing.
+
+With a server URL for agents to call back, the engine spawns: assignment, supervisor,
+reconciler and report watcher run beside the lease reaper, validation and notifier. Without
+one (`serve`), agents come by themselves and only the housekeeping loops run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from control_room.config import Home, Settings
+from control_room.domain.routing import AgentType
+from control_room.engine.anthropic_runtime import AnthropicRuntime
+from control_room.engine.assignment import Assigner
+from control_room.engine.changes import RegistryWatcher
+from control_room.engine.loops import Loop
+from control_room.engine.notify import Notifier
+from control_room.engine.reconciler import Reconciler
+from control_room.engine.runtimes import ClaudeCodeRuntime, CommandRuntime, Runtime
+from control_room.engine.service import Coordinator
+from control_room.engine.supervisor import RuntimeFactory, Supervisor
+from control_room.engine.validation import ValidationRunner
+from control_room.engine.workspaces import Workspaces
+from control_room.engine.worktrees import Worktrees
+
+REAPER_SECONDS = 1.0
+REPORT_SECONDS = 1.0
+
+
+def runtime_factory(settings: Settings) -> RuntimeFactory:
+    def runtime_for(kind: AgentType) -> Runtime:
+        turns = kind.max_turns or settings.max_turns
+        if kind.runtime == "command":
+            return CommandRuntime(kind.command, "file" if kind.prompt_via == "file" else "stdin")
+        if kind.runtime == "anthropic":
+            return AnthropicRuntime(kind.model or settings.anthropic_model, turns)
+        return ClaudeCodeRuntime(settings.claude_binary, turns, kind.model)
+
+    return runtime_for
+
+
+class Engine:
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        home: Home,
+        settings: Settings,
+        *,
+        project: Path,
+        agents_url: str | None = None,
+    ) -> None:
+        self.coordinator = coordinator
+        self.home = home
+        self.settings = settings
+        spawning = agents_url is not None
+        worktrees = Worktrees(project, home.worktrees) if settings.worktrees and spawning else None
+        self.workspaces = Workspaces(coordinator, project, worktrees, settings.worktree_cleanup)
+        self.validation = ValidationRunner(
+            coordinator, self.workspaces.dirs_of, settings.check_timeout_seconds
+        )
+        self.notifier = Notifier(settings.notify_urls)
+        coordinator.registry.listeners.append(self.notifier.on_events)
+        reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
+        self.supervisor: Supervisor | None = None
+        self.assigner: Assigner | None = None
+        self.reconciler: Reconciler | None = None
+        self.loops = [reaper, self.validation.loop, self.notifier.loop]
+        if agents_url is not None:
+            self.supervisor = Supervisor(
+                coordinator,
+                runs_root=home.runs,
+                server_url=agents_url,
+                rules=settings.routing,
+                runtime_for=runtime_factory(settings),
+                workspaces=self.workspaces,
+                wall_clock_seconds=settings.wall_clock_seconds,
+                on_exit=lambda run: self._poke("assignment"),
+            )
+            self.assigner = Assigner(coordinator, self.supervisor, settings.routing)
+            self.reconciler = Reconciler(coordinator, self.supervisor, self.workspaces)
+            reports = Loop("report-watcher", REPORT_SECONDS, self.supervisor.read_reports)
+            self.loops = [self.assigner.loop, self.reconciler.loop, reports, *self.loops]
+        for loop in self.loops:
+            loop.on_error = self._loop_failed
+        # Writes by other processes (the CLI, `control-room mcp`, a sqlite3 shell) wake the
+        # loops that react to them, within the watcher's debounce.
+        self.watcher = RegistryWatcher(home.registry, self._registry_changed)
+
+    def _poke(self, name: str) -> None:
+        for loop in self.loops:
+            if loop.name == name:
+                loop.poke()
+
+    def _registry_changed(self) -> None:
+        self._poke("assignment")
+        self._poke("validation")
+
+    async def _loop_failed(self, name: str, error: str) -> None:
+        await self.coordinator.note("loop_failed", name, f"{name} loop failed: {error}")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Engine]:
+        """Run every loop until the block ends; then stop spawning and settle the agents."""
+        if self.reconciler is not None:
+            # Before anything is routed: runs left by an earlier Control Room are adopted or
+            # settled, so the agent limit counts them and their tasks are not held for nothing.
+            with contextlib.suppress(Exception):
+                await self.reconciler.step()
+        self.coordinator.loops += self.loops
+        jobs = [asyncio.create_task(loop.run(), name=loop.name) for loop in self.loops]
+        jobs.append(asyncio.create_task(self.watcher.run(), name="registry-watcher"))
+        try:
+            yield self
+        finally:
+            await self._stop(jobs)
+
+    async def _stop(self, jobs: list[asyncio.Task[None]]) -> None:
+        if self.supervisor is not None:
+            self.supervisor.accepting = False
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        if self.supervisor is not None:
+            if self.settings.on_shutdown == "leave":
+                await self.supervisor.leave_all()
+            else:
+                await self.supervisor.stop_all()
+        await self.validation.stop()
+        for loop in self.loops:
+            with contextlib.suppress(ValueError):
+                self.coordinator.loops.remove(loop)

@@ -1,0 +1,78 @@
+"""The reconciler: makes the registry agree with the processes and worktrees that really exist.
+
+At start and every INTERVAL seconds it looks at the runs the registry thinks are live. A run
+this process watches is fine; one whose Control Room is gone is adopted if its process still
+runs (or stopped, when adoption is off), and settled at once if its process is gone, so its task
+goes back to the queue without waiting for the lease. A process whose run has already ended is
+an orphan and is stopped. Worktrees nobody uses are removed as the cleanup policy says.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from control_room.domain import Run
+from control_room.engine import processes
+from control_room.engine.loops import Loop
+from control_room.engine.service import Coordinator
+from control_room.engine.supervisor import Supervisor
+from control_room.engine.workspaces import Workspaces
+
+log = logging.getLogger(__name__)
+RECENT_RUNS = 200
+
+
+class Reconciler:
+    INTERVAL_SECONDS = 30.0
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        supervisor: Supervisor,
+        workspaces: Workspaces,
+        *,
+        adopt: bool = True,
+    ) -> None:
+        self.coordinator = coordinator
+        self.supervisor = supervisor
+        self.workspaces = workspaces
+        self.adopt = adopt
+        self.loop = Loop("reconciler", self.INTERVAL_SECONDS, self.step)
+
+    def _watched_elsewhere(self, run: Run) -> bool:
+        """Whether another living Control Room process watches this run."""
+        owner = run.owner_pid
+        return owner is not None and owner != os.getpid() and processes.alive(owner)
+
+    async def step(self) -> None:
+        for run in await self.coordinator.runs(live=True):
+            if run.agent_id in self.supervisor.attempts or self._watched_elsewhere(run):
+                continue
+            await self._settle(run)
+        for run in await self.coordinator.runs(limit=RECENT_RUNS):
+            if not run.live and run.pid and processes.alive(run.pid, run.pid_identity):
+                await processes.stop_group(run.pid, self.supervisor.stop_grace_seconds)
+                await self.coordinator.note(
+                    "orphan_stopped", "reconciler",
+                    f"stopped pid {run.pid}, left running after its run ended",
+                    agent_id=run.agent_id, task_id=run.task_id,
+                )  # fmt: skip
+        await self.workspaces.collect()
+
+    async def _settle(self, run: Run) -> None:
+        running = run.pid is not None and processes.alive(run.pid, run.pid_identity)
+        if running and self.adopt and self.supervisor.accepting:
+            self.supervisor.adopt(run)
+            await self.coordinator.note(
+                "agent_adopted", "reconciler", f"watching pid {run.pid} again after a restart",
+                agent_id=run.agent_id, task_id=run.task_id,
+            )  # fmt: skip
+            return
+        if running:
+            assert run.pid is not None
+            await processes.stop_group(run.pid, self.supervisor.stop_grace_seconds)
+            outcome, counts = "was stopped: the Control Room that started it had ended", False
+        else:
+            outcome, counts = "was gone: its process ended while no Control Room watched it", True
+        await self.coordinator.end_run(run.agent_id, None, outcome, counts=counts)

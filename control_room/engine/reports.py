@@ -1,0 +1,89 @@
+"""Reading agents' reports: the `report.log` in each run folder.
+
+Claude Code (and the anthropic runtime) write stream-json, one JSON object per line, ending with
+a `result` event that carries the number of turns and the cost. Other runtimes write plain
+text; for them nothing is known beyond the text. Nothing here imports the UI.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    turns: int | None = None
+    cost_usd: float | None = None
+
+
+def parse_line(line: str | bytes) -> dict[str, Any] | None:
+    """One stream-json event, or None for a line that is not one (plain text, a torn line)."""
+    line = line.strip()
+    if not line or line[:1] not in ("{", b"{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("type"), str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class ReportTail:
+    """Follows one growing report: new complete lines since the last read, and the usage seen
+    so far (assistant turns counted live; the result event's figures win when it arrives)."""
+
+    def __init__(self, report: Path) -> None:
+        self.report = report
+        self.offset = 0
+        self.turns = 0
+        self.cost_usd: float | None = None
+        self.final: Usage | None = None
+
+    def read(self) -> list[str]:
+        """The complete lines added since the last read (a torn last line waits)."""
+        lines: list[str] = []
+        while True:
+            try:
+                with self.report.open("rb") as handle:
+                    handle.seek(self.offset)
+                    chunk = handle.read(CHUNK_BYTES)
+            except OSError:
+                break
+            end = chunk.rfind(b"\n") + 1
+            if end == 0:
+                # No complete line: wait for more, unless one line is longer than a chunk.
+                if len(chunk) < CHUNK_BYTES:
+                    break
+                end = len(chunk)
+            self.offset += end
+            lines += chunk[:end].decode(errors="replace").splitlines()
+        for line in lines:
+            event = parse_line(line)
+            if event is None:
+                continue
+            if event["type"] == "assistant":
+                self.turns += 1
+            elif event["type"] == "result":
+                turns, cost = event.get("num_turns"), event.get("total_cost_usd")
+                self.final = Usage(_int(turns), _float(cost))
+                self.cost_usd = self.final.cost_usd
+        return lines
+
+    @property
+    def usage(self) -> Usage:
+        return self.final or Usage(self.turns or None, self.cost_usd)

@@ -1,0 +1,216 @@
+"""The supervisor: starts an agent for a task, watches it, and settles the task when it ends.
+
+Each attempt gets a fresh agent with its own token, a folder runs/<task>/<attempt>/ with its
+prompt and report, and a working directory (its own git worktree when the project is a git
+repository). When the process ends, one registry transaction releases the task if the agent
+still held it (or abandons it if nobody claimed it), counts the attempt and revokes the token,
+right away: a crashed agent's task is back in the queue within milliseconds, not at lease expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from control_room.domain import ControlRoomError, RoutingDecision, Run, Task
+from control_room.domain.routing import AgentType, RoutingRules, World
+from control_room.engine import processes, reports
+from control_room.engine.prompt import build_prompt
+from control_room.engine.runtimes import Handle, Launch, Runtime
+from control_room.engine.service import Coordinator
+from control_room.engine.workspaces import Workspaces
+from control_room.engine.worktrees import slug
+
+log = logging.getLogger(__name__)
+RuntimeFactory = Callable[[AgentType], Runtime]
+
+
+@dataclass
+class Attempt:
+    run: Run
+    handle: Handle | None = None
+    watcher: asyncio.Task[None] | None = None
+    workdir: Path | None = None
+    stopping: bool = False
+    tail: reports.ReportTail = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tail = reports.ReportTail(Path(self.run.run_dir) / "report.log")
+
+
+def describe_exit(code: int | None, timed_out: bool, limit: float) -> str:
+    if timed_out:
+        return f"ran past its {limit:g} s limit and was stopped"
+    if code is None:
+        return "ended (exit code unknown)"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return "exited" if code == 0 else f"exited with code {code}"
+
+
+class Supervisor:
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        *,
+        runs_root: Path,
+        server_url: str,
+        rules: RoutingRules,
+        runtime_for: RuntimeFactory,
+        workspaces: Workspaces,
+        wall_clock_seconds: float = 3600.0,
+        stop_grace_seconds: float = 5.0,
+        on_exit: Callable[[Run], None] = lambda run: None,
+    ) -> None:
+        self.coordinator = coordinator
+        self.runs_root = runs_root
+        self.server_url = server_url
+        self.rules = rules
+        self.runtime_for = runtime_for
+        self.workspaces = workspaces
+        self.wall_clock_seconds = wall_clock_seconds
+        self.stop_grace_seconds = stop_grace_seconds
+        self.on_exit = on_exit
+        self.attempts: dict[str, Attempt] = {}  # by agent id, while they run
+        self.accepting = True
+
+    def world(self) -> World:
+        """What routing needs to know: how many agents run, and for which tasks."""
+        tasks = frozenset(a.run.task_id for a in self.attempts.values())
+        return World(running=len(self.attempts), starting=tasks)
+
+    async def read_reports(self) -> None:
+        """The report watcher's step: follow each running agent's report (turns, cost)."""
+        for attempt in list(self.attempts.values()):
+            attempt.tail.read()
+
+    def usage(self, agent_id: str) -> reports.Usage | None:
+        """Turns and cost so far of a running agent."""
+        attempt = self.attempts.get(agent_id)
+        return attempt.tail.usage if attempt else None
+
+    def _agent_type(self, name: str | None) -> AgentType:
+        for kind in self.rules.agent_types:
+            if kind.name == name:
+                return kind
+        return self.rules.default_agent_type
+
+    async def spawn(self, task: Task, decision: RoutingDecision) -> Run:
+        """Start an agent for `task` as `decision` says; returns its run (already ended if the
+        start failed, with the reason as its outcome)."""
+        kind = self._agent_type(decision.agent_type)
+        root = self.runs_root / slug(task.id)
+        run, token = await self.coordinator.start_run(
+            task.id, kind.name, kind.runtime, task.capabilities, root
+        )
+        attempt = Attempt(run)
+        self.attempts[run.agent_id] = attempt
+        try:
+            attempt.workdir = await self.workspaces.prepare(task.id, run.attempt)
+            launch = Launch(
+                task_id=task.id,
+                agent_id=run.agent_id,
+                token=token,
+                server_url=self.server_url,
+                prompt=build_prompt(task),
+                run_dir=Path(run.run_dir),
+                workdir=attempt.workdir,
+                wall_clock_seconds=self.wall_clock_seconds,
+                budget_usd=decision.budget_usd,
+            )
+            attempt.handle = await self.runtime_for(kind).start(launch)
+            if attempt.stopping:  # stopped while it was starting: stop() settles the run
+                await attempt.handle.stop(self.stop_grace_seconds)
+                return run
+            pid = attempt.handle.pid
+            identity = processes.identity(pid) if pid else None
+            run = await self.coordinator.run_process(run.agent_id, pid, identity, attempt.workdir)
+        except Exception as error:
+            if attempt.handle is not None:
+                await attempt.handle.stop(self.stop_grace_seconds)
+            why = str(error) if isinstance(error, ControlRoomError | OSError) else repr(error)
+            return await self._finish(attempt, None, f"could not start ({why})")
+        attempt.run = run
+        attempt.watcher = asyncio.create_task(self._watch(attempt), name=f"agent-{run.agent_id}")
+        return run
+
+    def adopt(self, run: Run) -> None:
+        """Watch a live process another Control Room started (it crashed or was stopped)."""
+        assert run.pid is not None
+        attempt = Attempt(run, processes.Adopted(run.pid, run.pid_identity))
+        attempt.workdir = Path(run.workdir) if run.workdir else None
+        self.attempts[run.agent_id] = attempt
+        attempt.watcher = asyncio.create_task(self._watch(attempt), name=f"agent-{run.agent_id}")
+
+    async def _watch(self, attempt: Attempt) -> None:
+        assert attempt.handle is not None
+        code = await attempt.handle.wait()
+        timed_out = bool(getattr(attempt.handle, "timed_out", False))
+        if isinstance(attempt.handle, processes.Adopted):
+            outcome = "ended (adopted after a restart; exit code unknown)"
+            code_or_none = None
+        else:
+            outcome = describe_exit(code, timed_out, self.wall_clock_seconds)
+            code_or_none = code
+        await self._finish(attempt, code_or_none, outcome)
+
+    async def _finish(
+        self, attempt: Attempt, code: int | None, outcome: str, *, counts: bool = True
+    ) -> Run:
+        attempt.tail.read()
+        usage = attempt.tail.usage
+        try:
+            run = await self.coordinator.end_run(
+                attempt.run.agent_id, code, outcome,
+                counts=counts, turns=usage.turns, cost_usd=usage.cost_usd,
+            )  # fmt: skip
+        finally:
+            self.attempts.pop(attempt.run.agent_id, None)
+        if attempt.workdir is not None:
+            try:
+                task = await self.coordinator.task(run.task_id)
+                await self.workspaces.finished(attempt.workdir, task.status)
+            except Exception:  # a worktree left behind is collected by the reconciler
+                log.exception("cleaning up %s", attempt.workdir)
+        self.on_exit(run)
+        return run
+
+    async def stop(self, agent_id: str, outcome: str, *, counts: bool = False) -> Run | None:
+        """Stop one running agent and settle its task."""
+        attempt = self.attempts.get(agent_id)
+        if attempt is None or attempt.stopping:
+            return None
+        attempt.stopping = True
+        if attempt.watcher is not None:
+            attempt.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await attempt.watcher
+        if attempt.handle is not None:
+            await attempt.handle.stop(self.stop_grace_seconds)
+        return await self._finish(attempt, None, outcome, counts=counts)
+
+    async def stop_all(self, outcome: str = "was stopped: Control Room shut down") -> None:
+        """Stop every agent (their tasks go back without counting an attempt)."""
+        self.accepting = False
+        await asyncio.gather(
+            *(self.stop(agent_id, outcome) for agent_id in list(self.attempts)),
+            return_exceptions=True,
+        )
+
+    async def leave_all(self) -> None:
+        """Stop watching, leave the agents running: the next start adopts them."""
+        self.accepting = False
+        for attempt in list(self.attempts.values()):
+            if attempt.watcher is not None:
+                attempt.watcher.cancel()
+        await asyncio.gather(
+            *(a.watcher for a in self.attempts.values() if a.watcher), return_exceptions=True
+        )
+        self.attempts.clear()

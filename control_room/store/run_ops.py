@@ -1,0 +1,114 @@
+"""The registry's write operations for the agents Control Room starts: one run per attempt.
+
+A run begins with a fresh agent (its own token) and a row in `runs`; it ends when the process
+does. Ending a run is one transaction that settles the task: a task the agent still holds is
+released, a task nobody claimed since the start is abandoned (either way an attempt counts,
+unless the engine itself stopped the agent), and the agent's token stops working.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from control_room.domain import Action, Agent, NotFound, Run, Status
+from control_room.domain.status import HELD
+from control_room.store import rows, sql
+from control_room.store.ops import failed_attempt
+from control_room.store.tx import Tx
+
+ACTOR = "supervisor"
+
+
+def start_run(
+    tx: Tx,
+    agent: Agent,
+    token_hash: str,
+    task_id: str,
+    agent_type: str,
+    run_root: str,
+    owner_pid: int,
+) -> Run:
+    """Register the run's agent and its row; `run_root` gets the attempt number appended. The
+    working directory and the process follow in `run_process`."""
+    tx.task(task_id)  # the task exists
+    (attempt,) = tx.conn.execute(sql.NEXT_ATTEMPT, (task_id,)).fetchone()
+    values = (agent.id, agent.name, json.dumps(list(agent.capabilities)), agent.runtime)
+    tx.conn.execute(sql.INSERT_AGENT, (*values, token_hash, tx.now))
+    run = Run(
+        agent.id, task_id, attempt, agent_type, agent.runtime, f"{run_root}/{attempt}", "",
+        started_at=tx.now, owner_pid=owner_pid,
+    )  # fmt: skip
+    tx.conn.execute(sql.INSERT_RUN, run.to_dict())
+    return run
+
+
+def run_process(tx: Tx, agent_id: str, pid: int | None, identity: str | None, workdir: str) -> Run:
+    """The run's process has started (pid None: it runs inside Control Room)."""
+    tx.conn.execute(sql.SET_RUN_PROCESS, (pid, identity, workdir, agent_id))
+    run = get_run(tx, agent_id)
+    where = f"pid {pid}" if pid else "in process"
+    tx.log(
+        "agent_started", ACTOR, task_id=run.task_id, agent_id=agent_id,
+        message=f"{run.agent_type} on {run.runtime} started for attempt {run.attempt} ({where})",
+        agent_type=run.agent_type, runtime=run.runtime, attempt=run.attempt, pid=pid,
+    )  # fmt: skip
+    return run
+
+
+def get_run(tx: Tx, agent_id: str) -> Run:
+    row = tx.conn.execute(sql.GET_RUN, (agent_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no run for agent {agent_id}")
+    return rows.run(row)
+
+
+def end_run(
+    tx: Tx,
+    agent_id: str,
+    exit_code: int | None,
+    outcome: str,
+    *,
+    counts: bool = True,
+    turns: int | None = None,
+    cost_usd: float | None = None,
+) -> Run:
+    """Settle the task, revoke the agent, record how the run ended. Ending twice is a no-op."""
+    run = get_run(tx, agent_id)
+    if not run.live:
+        return run
+    task = tx.task(run.task_id)
+    if task.agent_id == agent_id and task.status in HELD:
+        reason = f"agent {agent_id} {outcome} without completing"
+        changes: dict[str, Any] = (
+            failed_attempt(task, reason)
+            if counts
+            else {"status": Status.AVAILABLE, "agent_id": None, "lease_expires_at": None,
+                  "reason": f"{reason} (not counted as an attempt)"}
+        )  # fmt: skip
+        tx.save(Action.RELEASE, task, "released", ACTOR, **changes)
+    elif task.status is Status.AVAILABLE and counts and not _claimed_since(tx, run):
+        reason = f"agent {agent_id} {outcome} before claiming it"
+        tx.save(Action.ABANDON, task, "abandoned", ACTOR, **failed_attempt(task, reason))
+    tx.conn.execute(sql.REVOKE_AGENT, (agent_id,))
+    values = {
+        "now": tx.now, "agent_id": agent_id, "exit_code": exit_code, "outcome": outcome,
+        "turns": turns, "cost_usd": cost_usd,
+    }  # fmt: skip
+    tx.conn.execute(sql.END_RUN, values)
+    seconds = tx.now - run.started_at
+    tx.log(
+        "agent_ended", ACTOR, task_id=run.task_id, agent_id=agent_id,
+        message=f"attempt {run.attempt} {outcome} after {seconds:.1f} s",
+        exit_code=exit_code, turns=turns, cost_usd=cost_usd, seconds=round(seconds, 3),
+    )  # fmt: skip
+    return get_run(tx, agent_id)
+
+
+def _claimed_since(tx: Tx, run: Run) -> bool:
+    return tx.conn.execute(sql.CLAIMED_SINCE, (run.task_id, run.started_at)).fetchone() is not None
+
+
+def note(tx: Tx, kind: str, actor: str, message: str, **data: Any) -> None:
+    """An event that changes no task: a loop failing, an orphan process stopped."""
+    tx.log(kind, actor, message=message, **data)
