@@ -34,8 +34,9 @@ def task(**fields: object) -> Task:
         (
             {"type": "architecture", "approved": True, "priority": Priority.P1},
             Decision.SPAWN,
-            "auto-spawn",
+            "approved",
         ),
+        ({"type": "strategic", "approved": True}, Decision.SPAWN, "approved"),  # P2 too
         ({"priority": Priority.P0, "manual": True}, Decision.WAIT_FOR_CLAIM, "manual"),
         ({"priority": Priority.P0, "status": Status.PENDING}, Decision.HOLD, "dependencies"),
         ({"priority": Priority.P0, "status": Status.CLAIMED}, Decision.HOLD, "not-available"),

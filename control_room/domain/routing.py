@@ -98,20 +98,25 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
         return decision(
             Decision.WAIT_FOR_CLAIM, "manual", "Marked manual: waits for a human-started agent."
         )
-    if task.type in rules.approval_types and not task.approved:
+    needs_approval = task.type in rules.approval_types
+    if needs_approval and not task.approved:
         return decision(
             Decision.AWAIT_APPROVAL, "approval",
             f"{task.type.capitalize()} tasks wait for the operator's approval.",
         )  # fmt: skip
-    if task.priority in rules.spawn_priorities:
+    # The operator's approval is the go-ahead to start an agent, whatever the priority.
+    if needs_approval or task.priority in rules.spawn_priorities:
         if world.running >= rules.max_running:
             busy = f"{world.running} of {rules.max_running} agents are running"
             return decision(Decision.HOLD, "agent-limit", f"{busy}; it spawns when one ends.")
         agent = rules.agent_type_for(task)
-        return decision(
-            Decision.SPAWN, "auto-spawn",
-            f"{task.priority.long_name} task: starting {agent.name} on {agent.runtime}.", agent,
+        rule, why = (
+            ("approved", f"Approved by the operator: starting {agent.name} on {agent.runtime}.")
+            if needs_approval
+            else ("auto-spawn", f"{task.priority.long_name} task: starting {agent.name} on "
+                  f"{agent.runtime}.")
         )  # fmt: skip
+        return decision(Decision.SPAWN, rule, why, agent)
     return decision(
         Decision.WAIT_FOR_CLAIM, "claimable",
         f"{task.priority.long_name} tasks wait for an agent to claim them.",

@@ -17,7 +17,7 @@ from anthropic import AsyncAnthropic, omit
 from anthropic.types import MessageParam, ToolParam, ToolResultBlockParam, ToolUseBlock, Usage
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import TextContent
+from mcp.types import TextContent
 
 from control_room.engine.runtimes import AGENT_TOOLS, MCP_SERVER, Launch
 

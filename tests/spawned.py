@@ -1,0 +1,58 @@
+"""A scripted agent for the engine tests, started by the `command` runtime:
+`python tests/spawned.py MODE[,MODE...] RUN_DIR` (one mode per attempt, the last repeats),
+identity from the CONTROL_ROOM_* environment, REST only.
+
+MODE: `work` claims, reports progress, completes; `crash` claims then exits 3; `early` exits 4
+without claiming; `hang` claims, reports 10% and sleeps; `echo` records what it was given
+(argv, prompt, environment names) in received.json in its run folder, then works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+URL, TOKEN = os.environ["CONTROL_ROOM_URL"], os.environ["CONTROL_ROOM_TOKEN"]
+TASK = os.environ["CONTROL_ROOM_TASK_ID"]
+
+
+def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{URL}/api{path}", json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        data: dict[str, Any] = json.loads(answer.read())
+        return data
+
+
+def main(mode: str, run_dir: str) -> int:
+    prompt = sys.stdin.read()
+    if mode == "early":
+        return 4
+    if mode == "echo":
+        received = {
+            "argv": sys.argv, "prompt": prompt, "cwd": os.getcwd(),
+            "env": sorted(k for k in os.environ if k.startswith("CONTROL_ROOM_")),
+            "token_in_argv": any(TOKEN in arg for arg in sys.argv),
+        }  # fmt: skip
+        Path(run_dir, "received.json").write_text(json.dumps(received))
+    epoch = call("/tasks/claim", {"task_id": TASK})["lease"]["epoch"]
+    print(f"claimed {TASK} epoch {epoch}", flush=True)
+    if mode == "crash":
+        return 3
+    call(f"/tasks/{TASK}/progress", {"epoch": epoch, "percent": 10, "note": "started"})
+    if mode == "hang":
+        time.sleep(600)
+    Path("work.txt").write_text(f"{TASK}\n")
+    call(f"/tasks/{TASK}/complete", {"epoch": epoch, "summary": "done", "files": ["work.txt"]})
+    return 0
+
+
+if __name__ == "__main__":
+    modes, run_dir = sys.argv[1].split(","), sys.argv[2]
+    attempt = int(Path(run_dir).name)  # runs/<task>/<attempt>
+    sys.exit(main(modes[min(attempt, len(modes)) - 1], run_dir))
