@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from control_room.config import Settings
+from control_room.config import Home, Settings
 from control_room.domain import Run, Task
 from control_room.domain.routing import AgentType, RoutingRules
 from control_room.engine import Coordinator
@@ -49,9 +49,10 @@ class World:
 
 @asynccontextmanager
 async def engine_world(
-    folder: Path, settings: Settings, project: Path | None = None
+    folder: Path, settings: Settings, project: Path | None = None, home: Home | None = None
 ) -> AsyncIterator[World]:
-    async with running_server(folder, lease_seconds=settings.lease_seconds) as server:
+    """`home`: an existing data directory (as another Control Room left it)."""
+    async with running_server(folder, settings.lease_seconds, home) as server:
         project = project or folder / "project"
         project.mkdir(exist_ok=True)
         engine = Engine(
@@ -62,16 +63,16 @@ async def engine_world(
 
 
 async def wait_for(
-    check: Callable[[], Awaitable[Any]], timeout: float = 30, what: str = "the condition"
+    check: Callable[[], Awaitable[Any]], within: float = 30, what: str = "the condition"
 ) -> Any:
     """Poll `check` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)
 
 

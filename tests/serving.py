@@ -37,8 +37,10 @@ class Running:
 
 
 @asynccontextmanager
-async def running_server(folder: Path, lease_seconds: float = 300) -> AsyncIterator[Running]:
-    home = Home(folder / "data")
+async def running_server(
+    folder: Path, lease_seconds: float = 300, home: Home | None = None
+) -> AsyncIterator[Running]:
+    home = home or Home(folder / "data")
     await init_home(home)
     token = home.operator_token.read_text().strip()
     async with open_coordinator(home, Settings(lease_seconds=lease_seconds)) as coordinator:

@@ -12,9 +12,9 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from control_room.domain import Status
-from control_room.engine import processes
+from control_room.engine import Coordinator, processes
 from control_room.engine.prompt import BEGIN, END
 from tests.conftest import run_cli
 from tests.engine_world import (
@@ -62,7 +62,7 @@ async def test_architecture_waits_for_approval_and_the_cli_approval_spawns(
         approved = run_cli("task", "approve", task.id, data_dir=world.server.home.root)
         assert approved.returncode == 0, approved.stderr
         started = time.monotonic()
-        await wait_for(lambda: c.runs(), timeout=5, what="a spawn after the approval")
+        await wait_for(lambda: c.runs(), within=5, what="a spawn after the approval")
         assert time.monotonic() - started < 1.5
         await wait_for(lambda: status_is(c, task.id, "COMPLETED"), what="COMPLETED")
 
@@ -76,7 +76,7 @@ async def test_a_killed_agent_is_released_within_2_s_and_respawned(tmp_path: Pat
         assert first.pid and processes.alive(first.pid, first.pid_identity)
         os.kill(first.pid, signal.SIGKILL)
         killed = time.monotonic()
-        await wait_for(lambda: ended(c, first.agent_id), timeout=2, what="the release")
+        await wait_for(lambda: ended(c, first.agent_id), within=2, what="the release")
         assert time.monotonic() - killed <= 2.0
         events = await c.events(task_id=task.id)
         release = next(e for e in events if e.kind == "released")
@@ -102,7 +102,9 @@ async def test_a_poison_task_fails_after_exactly_max_attempts(tmp_path: Path) ->
         assert [(r.attempt, r.exit_code) for r in runs] == [(1, 3), (2, 4), (3, 3)]
         assert failed.attempts == 3
         reasons = [
-            e.message for e in await c.events(task_id=task.id) if e.kind in ("released", "abandoned")
+            e.message
+            for e in await c.events(task_id=task.id)
+            if e.kind in ("released", "abandoned")
         ]
         assert len(reasons) == 3
         assert "exited with code 3 without completing" in reasons[0]
@@ -110,9 +112,9 @@ async def test_a_poison_task_fails_after_exactly_max_attempts(tmp_path: Path) ->
         assert "attempt 3 of 3; no attempts left" in reasons[2]
 
 
-async def _all_ended(c):  # type: ignore[no-untyped-def]
+async def _all_ended(c: Coordinator) -> bool:
     runs = await c.runs()
-    return runs and all(not r.live for r in runs)
+    return bool(runs) and all(not r.live for r in runs)
 
 
 async def test_a_failing_check_returns_the_task_with_feedback_for_the_next_prompt(
@@ -141,10 +143,10 @@ async def test_a_failing_check_returns_the_task_with_feedback_for_the_next_promp
         assert "checks failed" in report and "E flaky assertion" in report
 
 
-def task_data(prompt: str) -> dict[str, object]:
+def task_data(prompt: str) -> dict[str, Any]:
     """The task as the agent received it: the JSON between the delimiters."""
     body = prompt.split(f"\n{BEGIN}\n", 1)[1].rsplit(f"\n{END}\n", 1)[0]
-    data: dict[str, object] = json.loads(body)
+    data: dict[str, Any] = json.loads(body)
     return data
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from control_room.config import Home, Settings
+from control_room.domain import Event
 from control_room.domain.routing import AgentType
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
@@ -87,6 +88,7 @@ class Engine:
             self.loops = [self.assigner.loop, self.reconciler.loop, reports, *self.loops]
         for loop in self.loops:
             loop.on_error = self._loop_failed
+        coordinator.registry.listeners.append(self._on_events)
         # Writes by other processes (the CLI, `control-room mcp`, a sqlite3 shell) wake the
         # loops that react to them, within the watcher's debounce.
         self.watcher = RegistryWatcher(home.registry, self._registry_changed)
@@ -95,6 +97,11 @@ class Engine:
         for loop in self.loops:
             if loop.name == name:
                 loop.poke()
+
+    def _on_events(self, events: Sequence[Event]) -> None:
+        # A verdict may free a worktree its checks were using: the reconciler collects it.
+        if any(e.kind in ("checks_passed", "checks_failed") for e in events):
+            self._poke("reconciler")
 
     def _registry_changed(self) -> None:
         self._poke("assignment")

@@ -1,0 +1,97 @@
+"""`control-room run --headless` and `control-room demo` as real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from control_room.engine import processes
+from tests.conftest import run_cli
+from tests.engine_world import SPAWNED
+from tests.serving import free_port
+
+SCRIPT = Path(sys.executable).with_name("control-room")
+
+
+def _config(modes: str, on_shutdown: str = "stop") -> str:
+    command = [sys.executable, str(SPAWNED), modes, "{run_dir}"]
+    return (
+        f'[agents]\non_shutdown = "{on_shutdown}"\n\n[worktrees]\nenabled = false\n\n'
+        f'[[agent_types]]\nname = "scripted"\nruntime = "command"\n'
+        f'command = {json.dumps(command)}\n\n[routing]\ndefault_agent = "scripted"\n'
+    )
+
+
+def _task(home: Path, task_id: str) -> dict[str, object]:
+    shown = run_cli("task", "show", task_id, "--json", data_dir=home)
+    assert shown.returncode == 0, shown.stderr
+    task: dict[str, object] = json.loads(shown.stdout)
+    return task
+
+
+def _wait(check: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_headless_sigterm_stops_the_agents_and_leaves_nothing_claimed(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    (home / "control-room.toml").write_text(_config("hang"))
+    engine = subprocess.Popen(
+        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        added = run_cli("task", "add", "--title", "long", "--priority", "P0", data_dir=home)
+        task_id = added.stdout.strip()
+        _wait(lambda: _task(home, task_id)["status"] == "IN_PROGRESS")
+        (run,) = json.loads(run_cli("agent", "list", "--json", data_dir=home).stdout)
+        assert run["runtime"] == "command" and run["task_id"] == task_id
+        events = run_cli("events", "--task", task_id, "--json", data_dir=home).stdout
+        pid = next(
+            json.loads(line)["data"]["pid"]
+            for line in events.splitlines()
+            if json.loads(line)["kind"] == "agent_started"
+        )
+        assert processes.alive(pid)
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(timeout=20) == 0
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+        out, err = engine.communicate()
+    assert "Traceback" not in err, err
+    assert not processes.alive(pid), "the agent was stopped"
+    task = _task(home, task_id)
+    assert (task["status"], task["attempts"], task["agent_id"]) == ("AVAILABLE", 0, None)
+    kinds = [json.loads(line)["kind"] for line in out.splitlines()]  # every line is JSON
+    assert kinds[-2:] == ["released", "agent_ended"]
+    assert {"routed", "agent_started", "claimed", "progress"} <= set(kinds)
+
+
+def test_the_headless_demo_runs_every_sample_task_to_its_end(tmp_path: Path) -> None:
+    demo = subprocess.run(
+        [str(SCRIPT), "--data-dir", str(tmp_path / "world"), "demo", "--headless",
+         "--exit-when-idle"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "Traceback" not in demo.stderr
+    summary = demo.stderr[demo.stderr.index("Demo finished") :]
+    assert summary.count("COMPLETED") == 6 and "6 of 6 tasks completed" in summary
+    assert "DEMO-TESTS    COMPLETED         2 run(s)" in summary, "the flaky check failed once"
+    events = [json.loads(line) for line in demo.stdout.splitlines()]
+    by_kind = {(e["kind"], e["task_id"]) for e in events}
+    assert ("awaiting_approval", "DEMO-PLUGINS") in by_kind
+    assert ("approved", "DEMO-PLUGINS") in by_kind
+    assert ("checks_failed", "DEMO-TESTS") in by_kind
+    assert ("ready", "DEMO-UI") in by_kind
+    via_mcp = [e for e in events if e["kind"] == "completed" and "via MCP" in e["message"]]
+    assert [e["task_id"] for e in via_mcp] == ["DEMO-PLUGINS"]
