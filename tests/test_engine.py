@@ -11,12 +11,13 @@ import shlex
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from control_room.engine import Coordinator, processes
 from control_room.engine.prompt import BEGIN, END
-from tests.conftest import run_cli
+from tests.conftest import coordinator_at, run_cli
 from tests.engine_world import (
     ended,
     engine_world,
@@ -25,6 +26,7 @@ from tests.engine_world import (
     status_is,
     wait_for,
 )
+from tests.test_notify import Hook, hook  # noqa: F401 (a fixture)
 
 
 async def test_a_p0_task_spawns_an_agent_that_finishes_it(tmp_path: Path) -> None:
@@ -177,3 +179,27 @@ async def test_hostile_task_text_reaches_the_agent_intact_and_runs_nothing(
         "CONTROL_ROOM_AGENT_ID", "CONTROL_ROOM_TASK_ID", "CONTROL_ROOM_TOKEN", "CONTROL_ROOM_URL"
     ]  # fmt: skip
     assert not canary.exists(), "task text was run by a shell"
+
+
+async def test_the_operator_is_notified_of_what_other_processes_commit_too(
+    tmp_path: Path, hook: Hook
+) -> None:
+    settings = replace(settings_with(scripted("work")), notify_urls=(hook.url,))
+    async with engine_world(tmp_path, settings) as world:
+        c = world.coordinator
+        plan = await c.add_task({"title": "Plan", "type": "strategic"})  # held in this process
+        await wait_for(lambda: _received(hook, plan.id), what="the approval notice")
+        # A task blocked through another connection (as `control-room mcp` would do it).
+        async with coordinator_at(world.server.home.registry) as other:
+            stuck = await other.add_task({"title": "Stuck", "manual": True})
+            agent, _ = await other.register_agent("outsider", ["*"])
+            claim = await other.claim(agent.id, stuck.id)
+            await other.block(stuck.id, agent.id, claim.lease.epoch, "needs the staging password")
+        notice = await wait_for(lambda: _received(hook, stuck.id), within=10, what="the block")
+        assert "needs the staging password" in notice["message"]
+        assert notice["title"] == f"Control Room: task {stuck.id} is BLOCKED"
+    assert sum(plan.id in n["title"] for n in hook.received) == 1, "each notice once"
+
+
+async def _received(hook: Hook, task_id: str) -> dict[str, Any] | None:
+    return next((n for n in hook.received if task_id in n["title"]), None)

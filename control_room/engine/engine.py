@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from control_room.config import Home, Settings
@@ -65,7 +65,14 @@ class Engine:
             coordinator, self.workspaces.dirs_of, settings.check_timeout_seconds
         )
         self.notifier = Notifier(settings.notify_urls)
-        coordinator.registry.listeners.append(self.notifier.on_events)
+        # Notices come from this process's commits at once, and from other processes' (the CLI,
+        # `control-room mcp`) when the notifier runs after the registry file changed.
+        self._checked: int | None = None
+        self._seen: set[int] = set()
+        if settings.notify_urls:
+            coordinator.registry.listeners.append(self._notice)
+            notify = self.notifier.step
+            self.notifier.loop.step = lambda: self._catch_up(notify)
         reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
         self.supervisor: Supervisor | None = None
         self.assigner: Assigner | None = None
@@ -106,6 +113,22 @@ class Engine:
     def _registry_changed(self) -> None:
         self._poke("assignment")
         self._poke("validation")
+        self._poke("notifier")
+
+    def _notice(self, events: Sequence[Event]) -> None:
+        self._seen.update(e.id for e in events)
+        self.notifier.on_events(events)
+
+    async def _catch_up(self, then: Callable[[], Awaitable[None]]) -> None:
+        """Hand the notifier the events other processes committed since the last look."""
+        if self._checked is None:
+            self._checked = await self.coordinator.registry.last_event_id()
+        for event in await self.coordinator.events(after=self._checked, limit=10_000):
+            if event.id not in self._seen:
+                self.notifier.on_events([event])
+            self._checked = event.id
+        self._seen = {i for i in self._seen if i > self._checked}
+        await then()
 
     async def _loop_failed(self, name: str, error: str) -> None:
         await self.coordinator.note("loop_failed", name, f"{name} loop failed: {error}")
