@@ -78,3 +78,6 @@ def run_cli(
     return subprocess.run(
         [*argv, *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+from tests.hooks import hook  # noqa: E402, F401 (a fixture for every test module)

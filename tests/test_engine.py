@@ -26,7 +26,7 @@ from tests.engine_world import (
     status_is,
     wait_for,
 )
-from tests.test_notify import Hook, hook  # noqa: F401 (a fixture)
+from tests.hooks import Hook
 
 
 async def test_a_p0_task_spawns_an_agent_that_finishes_it(tmp_path: Path) -> None:
