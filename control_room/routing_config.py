@@ -41,7 +41,7 @@ def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
             )
         )
         max_running = check.integer(
-            table.get("max_running", defaults.max_running), "max_running", 0, 64
+            table.get("max_running", defaults.max_running), "max_running", 0, 1000
         )
         budget = check.number(table.get("budget_usd", defaults.budget_usd), "budget_usd", 0, 10_000)
         default_name = check.word(
