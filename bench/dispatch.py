@@ -131,9 +131,10 @@ async def dispatch(engine: Engine, tasks: int, pace: float) -> dict[str, list[fl
 def show(title: str, figures: dict[str, list[float]]) -> None:
     print(title)
     for name, values in figures.items():
+        p50, p99 = percentile(values, 50), percentile(values, 99)
         print(
-            f"  to {name:<6} p50 {percentile(values, 50):7.1f} ms   p99 {percentile(values, 99):7.1f}"
-            f" ms   max {max(values):7.1f} ms   (n={len(values)})"
+            f"  to {name:<6} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   max {max(values):7.1f} ms"
+            f"   (n={len(values)})"
         )
 
 
