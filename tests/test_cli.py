@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from control_room.config import DEFAULT_CONFIG
+from control_room.config import DEFAULT_CONFIG, load_settings
 from tests.conftest import coordinator_at, run_cli
 
 
@@ -393,3 +393,17 @@ def test_agent_add_and_revoke(home: Path) -> None:
 def test_the_readme_shows_the_config_init_writes() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"```toml\n{DEFAULT_CONFIG}```" in readme
+
+
+def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("```toml\n[server]\nregistration_secret")
+    example = readme[start + len("```toml\n") : readme.index("```\n", start + 8)]
+    path = tmp_path / "control-room.toml"
+    path.write_text(example)
+    settings = load_settings(path)
+    assert settings.routing.max_running == 4 and settings.notify_urls
+    kinds = {kind.name: kind for kind in settings.routing.agent_types}
+    assert kinds["decision-architect"].model == "claude-opus-5-5"
+    assert kinds["codex-frontend"].command[0] == "codex"
+    assert settings.routing.default_agent_type is kinds["development-lead"]

@@ -145,6 +145,13 @@ def test_rules_come_from_the_config_file(tmp_path: Path) -> None:
         ("[[agent_types]]\nname = 'x'\nprompt_via = 'pipe'\n", "agent_types[1].prompt_via"),
         ("[[agent_types]]\nruntime = 'command'\n", "agent_types[1].name"),
         ("agent_types = 3\n", "agent_types"),
+        ("[agents]\non_shutdown = 'pause'\n", "agents.on_shutdown: use one of stop, leave"),
+        ("[agents]\nwall_clock_seconds = 0\n", "agents.wall_clock_seconds"),
+        ("[agents]\nmax_turns = 'many'\n", "agents.max_turns: has the wrong type"),
+        ("[worktrees]\ncleanup = 'sometimes'\n", "worktrees.cleanup: use one of"),
+        ("[worktrees]\nenabled = 'yes'\n", "worktrees.enabled: has the wrong type"),
+        ("[notify]\nurls = 'ntfy://x'\n", "notify.urls: has the wrong type"),
+        ("[notify]\nurls = [3]\n", "notify.urls: must be a list of strings"),
     ],
 )
 def test_bad_routing_config_is_named(tmp_path: Path, text: str, where: str) -> None:
