@@ -9,20 +9,23 @@ left, per config) and their tasks released, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from control_room.config import Home, Settings
-from control_room.domain import Event
+from control_room.domain import Event, StoreError
 from control_room.engine import Coordinator, Lagged, open_coordinator
 from control_room.engine.engine import Engine
 from control_room.server.app import create_app
-from control_room.server.run import bind, local_url, server_for, tune_gc
+from control_room.server.run import Server, bind, local_url, server_for, tune_gc
 
 IdleCheck = Callable[[Engine], Awaitable[bool]]
 IDLE_POLL_SECONDS = 0.5
@@ -72,6 +75,48 @@ async def run_headless(
     """Serve (and spawn, if `spawn`) until SIGINT/SIGTERM, or until `until` says so."""
     logging.getLogger("mcp").setLevel(logging.WARNING)
     operator_token = home.operator_token.read_text(encoding="utf-8").strip()
+    # One engine per data directory starts agents; more processes may serve beside it.
+    with engine_lock(home) if spawn else contextlib.nullcontext():
+        await _run(home, settings, host, port, spawn, log_events, project, until, out,
+                   operator_token)  # fmt: skip
+
+
+@contextlib.contextmanager
+def engine_lock(home: Home) -> Iterator[None]:
+    """Hold the data directory's engine lock, or refuse with who holds it."""
+    path = home.root / "engine.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StoreError(
+                f"a Control Room engine already runs on {home.root} ({holder}); one engine "
+                "per data directory starts agents (`control-room serve` can run beside it)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+async def _run(
+    home: Home,
+    settings: Settings,
+    host: str,
+    port: int,
+    spawn: bool,
+    log_events: bool,
+    project: Path | None,
+    until: IdleCheck | None,
+    out: TextIO,
+    operator_token: str,
+) -> None:
     async with open_coordinator(home, settings) as coordinator:
         listening = bind(host, port)  # before anything is printed: a taken port is one line
         bound_port = listening.getsockname()[1]
@@ -114,7 +159,10 @@ async def run_headless(
             await asyncio.gather(*helpers, return_exceptions=True)
 
 
-async def _stop_when(until: IdleCheck, engine: Engine, server: object) -> None:
-    while not await until(engine):  # noqa: ASYNC110 (a question to ask, not an event)
-        await asyncio.sleep(IDLE_POLL_SECONDS)
-    server.should_exit = True  # type: ignore[attr-defined]
+async def _stop_when(until: IdleCheck, engine: Engine, server: Server) -> None:
+    try:
+        while not await until(engine):  # noqa: ASYNC110 (a question to ask, not an event)
+            await asyncio.sleep(IDLE_POLL_SECONDS)
+    except Exception as error:  # the check cannot run: stop rather than run on unwatched
+        print(f"control-room: stopping: {type(error).__name__}: {error}", file=sys.stderr)
+    server.should_exit = True

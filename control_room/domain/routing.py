@@ -9,7 +9,7 @@ one sentence, for the routing pane and the event log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from control_room.domain.models import Decision, RoutingDecision, Task
@@ -68,6 +68,8 @@ class World:
 
     running: int = 0  # agents Control Room has started and that are still running
     starting: frozenset[str] = field(default_factory=frozenset)  # tasks an agent was started for
+    # agent types that could not be started lately, with the reason: not tried again for a while
+    failing: Mapping[str, str] = field(default_factory=dict)
 
 
 def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> RoutingDecision:
@@ -110,6 +112,11 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
             busy = f"{world.running} of {rules.max_running} agents are running"
             return decision(Decision.HOLD, "agent-limit", f"{busy}; it spawns when one ends.")
         agent = rules.agent_type_for(task)
+        if agent.name in world.failing:
+            return decision(
+                Decision.HOLD, "start-failed",
+                f"{agent.name} could not start ({world.failing[agent.name]}); trying again soon.",
+            )  # fmt: skip
         rule, why = (
             ("approved", f"Approved by the operator: starting {agent.name} on {agent.runtime}.")
             if needs_approval
@@ -132,7 +139,7 @@ def route_all(
     running, starting = world.running, set(world.starting)
     decisions = []
     for task in ordered:
-        made = decide(task, World(running, frozenset(starting)), rules, now)
+        made = decide(task, World(running, frozenset(starting), world.failing), rules, now)
         if made.decision is Decision.SPAWN:
             running += 1
             starting.add(task.id)

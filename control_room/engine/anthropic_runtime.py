@@ -61,6 +61,10 @@ class InProcess:
     def pid(self) -> int | None:
         return None
 
+    @property
+    def identity(self) -> str | None:
+        return None
+
     async def wait(self) -> int:
         """The exit code; past the wall-clock limit (counted from start) the loop is stopped."""
         left = max(0.0, self.deadline - asyncio.get_running_loop().time())

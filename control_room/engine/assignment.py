@@ -17,7 +17,7 @@ from control_room.domain import ControlRoomError, Decision, Event, Status
 from control_room.domain.routing import RoutingRules, route_all
 from control_room.engine.loops import Loop
 from control_room.engine.service import Coordinator
-from control_room.engine.supervisor import Supervisor
+from control_room.engine.supervisor import AgentStartError, Supervisor
 
 log = logging.getLogger(__name__)
 WAKE_KINDS = frozenset({"agent_ended"})
@@ -65,6 +65,13 @@ class Assigner:
             elif decision.decision is Decision.SPAWN:
                 spawns.append(self.supervisor.spawn(tasks[decision.task_id], decision))
         # Started side by side: their registry writes share group commits.
+        failed = None
         for outcome in await asyncio.gather(*spawns, return_exceptions=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, AgentStartError):
+                failed = outcome  # shown as the loop's error; the type rests a while
+            elif isinstance(outcome, ControlRoomError):  # the task changed meanwhile
+                log.info("not spawned: %s", outcome.message)
+            elif isinstance(outcome, BaseException):
                 raise outcome
+        if failed is not None:
+            raise failed

@@ -48,16 +48,32 @@ def _zombie(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
-async def stop_group(pid: int, grace_seconds: float, known_identity: str | None = None) -> None:
-    """SIGTERM to the process group led by `pid`, SIGKILL if it outlives the grace."""
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in the process group `pgid` (a zombie leader counts). While
+    one is, the kernel gives no new process that number, so the group is still ours."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # not ours
+    return True
+
+
+async def stop_group(pgid: int, grace_seconds: float, known_identity: str | None = None) -> None:
+    """SIGTERM to the process group `pgid` (an agent and its children); once its leader is gone
+    or the grace is over, SIGKILL to whatever is left. With `known_identity`, nothing is sent
+    unless the leader is still that process (its pid may belong to someone else by now)."""
+    if known_identity is not None and not alive(pgid, known_identity):
+        return
     for signum in (signal.SIGTERM, signal.SIGKILL):
-        if not alive(pid, known_identity):
+        if not group_alive(pgid):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signum)
+            os.killpg(pgid, signum)
         deadline = asyncio.get_running_loop().time() + grace_seconds
-        # Not our child (or not only ours): nothing to wait on but the pid itself.
-        while alive(pid, known_identity) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        # Not (only) our children: nothing to wait on but the leader's pid.
+        while alive(pgid) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
@@ -73,6 +89,10 @@ class Adopted:
     @property
     def pid(self) -> int:
         return self._pid
+
+    @property
+    def identity(self) -> str | None:
+        return self._identity
 
     async def wait(self) -> int:
         while alive(self._pid, self._identity):  # noqa: ASYNC110 (no child to wait for)

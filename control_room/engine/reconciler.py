@@ -51,8 +51,11 @@ class Reconciler:
                 continue
             await self._settle(run)
         for run in await self.coordinator.runs(limit=RECENT_RUNS):
-            if not run.live and run.pid and processes.alive(run.pid, run.pid_identity):
-                await processes.stop_group(run.pid, self.supervisor.stop_grace_seconds)
+            if not run.live and _ours_and_running(run):
+                assert run.pid is not None
+                await processes.stop_group(
+                    run.pid, self.supervisor.stop_grace_seconds, run.pid_identity
+                )
                 await self.coordinator.note(
                     "orphan_stopped", "reconciler",
                     f"stopped pid {run.pid}, left running after its run ended",
@@ -61,7 +64,7 @@ class Reconciler:
         await self.workspaces.collect()
 
     async def _settle(self, run: Run) -> None:
-        running = run.pid is not None and processes.alive(run.pid, run.pid_identity)
+        running = _ours_and_running(run)
         if running and self.adopt and self.supervisor.accepting:
             self.supervisor.adopt(run)
             await self.coordinator.note(
@@ -71,8 +74,18 @@ class Reconciler:
             return
         if running:
             assert run.pid is not None
-            await processes.stop_group(run.pid, self.supervisor.stop_grace_seconds)
+            await processes.stop_group(
+                run.pid, self.supervisor.stop_grace_seconds, run.pid_identity
+            )
             outcome, counts = "was stopped: the Control Room that started it had ended", False
         else:
             outcome, counts = "was gone: its process ended while no Control Room watched it", True
         await self.coordinator.end_run(run.agent_id, None, outcome, counts=counts)
+
+
+def _ours_and_running(run: Run) -> bool:
+    """Whether the run's process still runs, known by its start time: a pid whose identity was
+    not recorded may belong to anyone by now, and is left alone."""
+    if run.pid is None or run.pid_identity is None:
+        return False
+    return processes.alive(run.pid, run.pid_identity)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1024 * 1024  # per look at a live report: a chatty agent cannot stall the loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,9 @@ def _float(value: Any) -> float | None:
 
 
 class ReportTail:
-    """Follows one growing report: new complete lines since the last read, and the usage seen
-    so far (assistant turns counted live; the result event's figures win when it arrives)."""
+    """Follows one growing report: the usage seen so far (assistant turns counted live; the
+    result event's figures win when it arrives). Reads whole lines only: a torn last line waits
+    for its end."""
 
     def __init__(self, report: Path) -> None:
         self.report = report
@@ -54,35 +55,37 @@ class ReportTail:
         self.cost_usd: float | None = None
         self.final: Usage | None = None
 
-    def read(self) -> list[str]:
-        """The complete lines added since the last read (a torn last line waits)."""
-        lines: list[str] = []
-        while True:
-            try:
-                with self.report.open("rb") as handle:
-                    handle.seek(self.offset)
-                    chunk = handle.read(CHUNK_BYTES)
-            except OSError:
-                break
-            end = chunk.rfind(b"\n") + 1
-            if end == 0:
-                # No complete line: wait for more, unless one line is longer than a chunk.
-                if len(chunk) < CHUNK_BYTES:
-                    break
-                end = len(chunk)
-            self.offset += end
-            lines += chunk[:end].decode(errors="replace").splitlines()
-        for line in lines:
-            event = parse_line(line)
-            if event is None:
-                continue
-            if event["type"] == "assistant":
-                self.turns += 1
-            elif event["type"] == "result":
-                turns, cost = event.get("num_turns"), event.get("total_cost_usd")
-                self.final = Usage(_int(turns), _float(cost))
-                self.cost_usd = self.final.cost_usd
-        return lines
+    def read(self, limit: int = CHUNK_BYTES) -> int:
+        """Take in up to `limit` more bytes of complete lines; how many were taken."""
+        try:
+            with self.report.open("rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read(limit)
+        except OSError:
+            return 0
+        end = chunk.rfind(b"\n") + 1
+        if end == 0 and len(chunk) == limit:
+            end = limit  # one line longer than a chunk: not a stream-json event anyway
+        self.offset += end
+        for line in chunk[:end].split(b"\n"):  # not splitlines: U+2028 may sit in JSON text
+            self._take(line)
+        return end
+
+    def drain(self) -> None:
+        """Read to the end (once the agent has stopped writing)."""
+        while self.read():
+            pass
+
+    def _take(self, line: bytes) -> None:
+        event = parse_line(line)
+        if event is None:
+            return
+        if event["type"] == "assistant":
+            self.turns += 1
+        elif event["type"] == "result":
+            turns, cost = event.get("num_turns"), event.get("total_cost_usd")
+            self.final = Usage(_int(turns), _float(cost))
+            self.cost_usd = self.final.cost_usd
 
     @property
     def usage(self) -> Usage:

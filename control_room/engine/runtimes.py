@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from control_room.domain import InvalidInput
+from control_room.engine import processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,10 @@ class Launch:
     budget_usd: float | None = None
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
-        return dict(base) | {
+        """`base` without any CONTROL_ROOM_* of ours (the data directory stays unnamed), plus
+        the agent's identity."""
+        inherited = {k: v for k, v in base.items() if not k.startswith("CONTROL_ROOM_")}
+        return inherited | {
             "CONTROL_ROOM_URL": self.server_url,
             "CONTROL_ROOM_TOKEN": self.token,
             "CONTROL_ROOM_AGENT_ID": self.agent_id,
@@ -48,6 +52,9 @@ class Handle(Protocol):
     @property
     def pid(self) -> int | None: ...  # None for agents that run inside this process
 
+    @property
+    def identity(self) -> str | None: ...  # tells the process from a later one with its pid
+
     async def wait(self) -> int: ...  # the exit code (0: ended by itself without error)
 
     async def stop(self, grace_seconds: float = 5.0) -> None: ...
@@ -60,14 +67,32 @@ class Runtime(Protocol):
 class Running:
     """A started agent process (a session leader, so its children stop with it)."""
 
-    def __init__(self, process: asyncio.subprocess.Process, launch: Launch) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, launch: Launch, stdin: str | None = None
+    ) -> None:
         self.process = process
         self.launch = launch
         self.timed_out = False
+        self._identity = processes.identity(process.pid)  # before anything can reap it
+        # Fed in the background: an agent that reads its prompt late (or never) must not hold
+        # up whoever started it.
+        self._feeding = asyncio.create_task(self._feed(stdin)) if stdin is not None else None
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def identity(self) -> str | None:
+        return self._identity
+
+    async def _feed(self, text: str) -> None:
+        pipe = self.process.stdin
+        assert pipe is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            pipe.write(text.encode())
+            await pipe.drain()
+        pipe.close()
 
     async def wait(self) -> int:
         """The exit code; past the wall-clock limit the process is stopped first."""
@@ -79,15 +104,22 @@ class Running:
             return await self.process.wait()
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
-        """SIGTERM to the whole process group, SIGKILL if it is still there after the grace."""
+        """SIGTERM to the whole process group, SIGKILL to what is left of it after the grace
+        (children included, also once the agent itself has exited)."""
+        if self._feeding is not None:
+            self._feeding.cancel()
         for signum in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signum)
             try:
                 await asyncio.wait_for(self.process.wait(), grace_seconds)
-                return
+                break
             except TimeoutError:
                 continue
+        # The agent is gone and reaped: what is left in its group are its children.
+        if processes.group_alive(self.process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def fill(part: str, values: Mapping[str, str]) -> str:
@@ -133,13 +165,7 @@ class CommandRuntime:
             )
         finally:
             report.close()  # the child has its own copy
-        if self.prompt_via == "stdin":
-            assert process.stdin is not None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                process.stdin.write(launch.prompt.encode())
-                await process.stdin.drain()
-            process.stdin.close()
-        return Running(process, launch)
+        return Running(process, launch, launch.prompt if self.prompt_via == "stdin" else None)
 
 
 MCP_SERVER = "control-room"

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control_room.domain import ControlRoomError, RoutingDecision, Run, Task
+from control_room.domain import ControlRoomError, Event, RoutingDecision, Run, Task
 from control_room.domain.routing import AgentType, RoutingRules, World
 from control_room.engine import processes, reports
 from control_room.engine.prompt import build_prompt
@@ -28,6 +29,12 @@ from control_room.engine.worktrees import slug
 
 log = logging.getLogger(__name__)
 RuntimeFactory = Callable[[AgentType], Runtime]
+FAILING_SECONDS = 30.0
+STOP_ON = frozenset({"cancelled", "rejected", "retried"})  # what the task went through
+
+
+class AgentStartError(ControlRoomError):
+    """An agent could not be started (its run is over, no attempt counted)."""
 
 
 @dataclass
@@ -80,11 +87,31 @@ class Supervisor:
         self.on_exit = on_exit
         self.attempts: dict[str, Attempt] = {}  # by agent id, while they run
         self.accepting = True
+        self.failing: dict[str, tuple[float, str]] = {}  # agent type -> (until, why)
+        self._stopping: set[asyncio.Task[Run | None]] = set()
+        coordinator.registry.listeners.append(self._on_events)
 
     def world(self) -> World:
-        """What routing needs to know: how many agents run, and for which tasks."""
+        """What routing needs to know: how many agents run, for which tasks, and which agent
+        types could not be started lately."""
         tasks = frozenset(a.run.task_id for a in self.attempts.values())
-        return World(running=len(self.attempts), starting=tasks)
+        now = time.monotonic()
+        failing = {name: why for name, (until, why) in self.failing.items() if until > now}
+        return World(running=len(self.attempts), starting=tasks, failing=failing)
+
+    def _on_events(self, events: Sequence[Event]) -> None:
+        """A task cancelled, rejected or restarted under a running agent: that agent stops."""
+        for event in events:
+            if event.kind not in STOP_ON or not event.task_id:
+                continue
+            for attempt in list(self.attempts.values()):
+                if attempt.run.task_id == event.task_id and not attempt.stopping:
+                    why = f"was stopped: its task was {event.kind}"
+                    job = asyncio.get_running_loop().create_task(
+                        self.stop(attempt.run.agent_id, why)
+                    )
+                    self._stopping.add(job)
+                    job.add_done_callback(self._stopping.discard)
 
     async def read_reports(self) -> None:
         """The report watcher's step: follow each running agent's report (turns, cost)."""
@@ -103,8 +130,9 @@ class Supervisor:
         return self.rules.default_agent_type
 
     async def spawn(self, task: Task, decision: RoutingDecision) -> Run:
-        """Start an agent for `task` as `decision` says; returns its run (already ended if the
-        start failed, with the reason as its outcome)."""
+        """Start an agent for `task` as `decision` says; returns its run. When it cannot start
+        (a missing binary, a git error), the run ends without counting an attempt, the agent
+        type rests for FAILING_SECONDS, and AgentStartError says why."""
         kind = self._agent_type(decision.agent_type)
         root = self.runs_root / slug(task.id)
         run, token = await self.coordinator.start_run(
@@ -129,14 +157,17 @@ class Supervisor:
             if attempt.stopping:  # stopped while it was starting: stop() settles the run
                 await attempt.handle.stop(self.stop_grace_seconds)
                 return run
-            pid = attempt.handle.pid
-            identity = processes.identity(pid) if pid else None
-            run = await self.coordinator.run_process(run.agent_id, pid, identity, attempt.workdir)
+            handle = attempt.handle
+            run = await self.coordinator.run_process(
+                run.agent_id, handle.pid, handle.identity, attempt.workdir
+            )
         except Exception as error:
             if attempt.handle is not None:
                 await attempt.handle.stop(self.stop_grace_seconds)
             why = str(error) if isinstance(error, ControlRoomError | OSError) else repr(error)
-            return await self._finish(attempt, None, f"could not start ({why})")
+            self.failing[kind.name] = (time.monotonic() + FAILING_SECONDS, why)
+            await self._finish(attempt, None, f"could not start ({why})", counts=False)
+            raise AgentStartError(f"{kind.name} could not start: {why}") from None
         attempt.run = run
         attempt.watcher = asyncio.create_task(self._watch(attempt), name=f"agent-{run.agent_id}")
         return run
@@ -160,11 +191,13 @@ class Supervisor:
             outcome = describe_exit(code, timed_out, self.wall_clock_seconds)
             code_or_none = code
         await self._finish(attempt, code_or_none, outcome)
+        # Children it left behind in its process group go too.
+        await attempt.handle.stop(self.stop_grace_seconds)
 
     async def _finish(
         self, attempt: Attempt, code: int | None, outcome: str, *, counts: bool = True
     ) -> Run:
-        attempt.tail.read()
+        attempt.tail.drain()
         usage = attempt.tail.usage
         try:
             run = await self.coordinator.end_run(

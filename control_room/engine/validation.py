@@ -50,12 +50,19 @@ async def run_check(command: str, workdir: Path, limit_seconds: float) -> tuple[
     try:
         out, _ = await asyncio.wait_for(process.communicate(), limit_seconds)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
+        await _kill(process)
         return False, f"$ {command}\ntimed out after {limit_seconds:g} s"
+    except asyncio.CancelledError:  # shutting down: the check goes too
+        await asyncio.shield(_kill(process))
+        raise
     text = out.decode(errors="replace")
     return process.returncode == 0, f"$ {command}\n{text}(exit {process.returncode})"
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 class ValidationRunner:

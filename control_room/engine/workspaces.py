@@ -71,25 +71,23 @@ class Workspaces:
         """Remove worktrees no live attempt uses and the policy does not keep."""
         if self.worktrees is None or not await self.uses_worktrees():
             return []
-        keep = []
-        # By the path an attempt's worktree gets, known from the moment its run is recorded
-        # (before the worktree exists), so one being created now is never collected.
+        # The worktrees first, the runs second: a run is recorded before its worktree is made,
+        # so every worktree listed here has its run in what is read next.
+        listed = await self.worktrees.listed()
         runs = await self.coordinator.runs(limit=10_000)
         by_path = {self.worktrees.path_for(r.task_id, r.attempt): r for r in runs}
-        for path in await self.worktrees.listed():
+        removed = []
+        for path in listed:
             run = by_path.get(path)
-            if run is None:
-                continue  # nobody's: collected
-            if run.live:
-                keep.append(path)
+            if run is not None and (run.live or not await self._finished_with(run.task_id)):
                 continue
-            try:
-                status = (await self.coordinator.task(run.task_id)).status
-            except NotFound:
-                continue
-            if not self._removable(status):
-                keep.append(path)
-        removed = await self.worktrees.collect(keep)
-        for path in removed:
+            await self.worktrees.remove(path)
             log.info("removed worktree %s", path)
+            removed.append(path)
         return removed
+
+    async def _finished_with(self, task_id: str) -> bool:
+        try:
+            return self._removable((await self.coordinator.task(task_id)).status)
+        except NotFound:
+            return True

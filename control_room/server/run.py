@@ -11,6 +11,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 GRACE_SECONDS = 2
+Server = uvicorn.Server
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -42,8 +43,9 @@ def local_url(listening: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def server_for(app: ASGIApp) -> uvicorn.Server:
-    """A uvicorn server whose SIGINT/SIGTERM end `serve()` in a clean return."""
+def server_for(app: ASGIApp) -> Server:
+    """A uvicorn server that SIGINT/SIGTERM stop in a clean return from `serve()`, also when
+    they come before it starts serving (while the engine starts)."""
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -51,11 +53,16 @@ def server_for(app: ASGIApp) -> uvicorn.Server:
         access_log=False,
         timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
     )
-    # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
-    # make that one a no-op, so a stop request ends in a clean exit 0.
+    server = uvicorn.Server(config)
+
+    # uvicorn handles the signals while it serves, then re-raises them to the handler it found:
+    # this one, which only asks the server to stop, so a stop request ends in a clean exit 0.
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    return uvicorn.Server(config)
+        signal.signal(signum, stop)
+    return server
 
 
 def tune_gc() -> None:

@@ -133,9 +133,13 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
     row = tx.conn.execute(sql.TOUCH_CLAIMER, (tx.now, agent_id)).fetchone()
     if row is None:
         raise NotFound(f"no active agent {agent_id}")
-    capabilities, holding = rows.json_list(row[0]), row[1]
+    capabilities, holding, started_for = rows.json_list(row[0]), row[1], row[2]
     if holding:
         raise Conflict(f"{agent_id} already holds {holding}: complete or release it first")
+    if started_for is not None:  # an agent Control Room started works on its own task only
+        if task_id not in (None, started_for):
+            raise Conflict(f"{agent_id} was started for {started_for}: it may claim only that")
+        task_id = started_for
     expires = tx.now + lease_seconds
     params = {
         "id": task_id,

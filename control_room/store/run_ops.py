@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from control_room.domain import Action, Agent, NotFound, Run, Status
+from control_room.domain import Action, Agent, Conflict, NotFound, Run, Status
 from control_room.domain.status import HELD
 from control_room.store import rows, sql
 from control_room.store.ops import failed_attempt
@@ -31,7 +31,9 @@ def start_run(
 ) -> Run:
     """Register the run's agent and its row; `run_root` gets the attempt number appended. The
     working directory and the process follow in `run_process`."""
-    tx.task(task_id)  # the task exists
+    task = tx.task(task_id)
+    if task.status is not Status.AVAILABLE:
+        raise Conflict(f"{task_id} is {task.status}: no agent is started for it")
     (attempt,) = tx.conn.execute(sql.NEXT_ATTEMPT, (task_id,)).fetchone()
     values = (agent.id, agent.name, json.dumps(list(agent.capabilities)), agent.runtime)
     tx.conn.execute(sql.INSERT_AGENT, (*values, token_hash, tx.now))

@@ -270,7 +270,9 @@ TOUCH_AGENT = "UPDATE agents SET last_seen = ? WHERE agent_id = ? AND status = '
 TOUCH_CLAIMER = """
     UPDATE agents SET last_seen = ? WHERE agent_id = ? AND status = 'ACTIVE'
     RETURNING capabilities, (SELECT t.task_id FROM tasks t WHERE t.agent_id = agents.agent_id
-        AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS holding
+        AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS holding,
+        (SELECT r.task_id FROM runs r WHERE r.agent_id = agents.agent_id
+        AND r.ended_at IS NULL) AS started_for
 """
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
 
