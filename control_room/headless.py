@@ -25,7 +25,7 @@ from control_room.domain import Event, StoreError
 from control_room.engine import Coordinator, Lagged, open_coordinator
 from control_room.engine.engine import Engine
 from control_room.server.app import create_app
-from control_room.server.run import Server, bind, local_url, server_for, tune_gc
+from control_room.server.run import Server, StopSignals, bind, local_url, tune_gc
 
 IdleCheck = Callable[[Engine], Awaitable[bool]]
 IDLE_POLL_SECONDS = 0.5
@@ -73,12 +73,13 @@ async def run_headless(
     out: TextIO = sys.stdout,
 ) -> None:
     """Serve (and spawn, if `spawn`) until SIGINT/SIGTERM, or until `until` says so."""
+    signals = StopSignals()
     logging.getLogger("mcp").setLevel(logging.WARNING)
     operator_token = home.operator_token.read_text(encoding="utf-8").strip()
     # One engine per data directory starts agents; more processes may serve beside it.
     with engine_lock(home) if spawn else contextlib.nullcontext():
         await _run(home, settings, host, port, spawn, log_events, project, until, out,
-                   operator_token)  # fmt: skip
+                   operator_token, signals)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -116,6 +117,7 @@ async def _run(
     until: IdleCheck | None,
     out: TextIO,
     operator_token: str,
+    signals: StopSignals,
 ) -> None:
     async with open_coordinator(home, settings) as coordinator:
         listening = bind(host, port)  # before anything is printed: a taken port is one line
@@ -134,7 +136,7 @@ async def _run(
             project=project or Path.cwd(),
             agents_url=local_url(listening) if spawn else None,
         )
-        server = server_for(app)
+        server = signals.server_for(app)
         helpers = []
         if log_events:
             helpers.append(asyncio.create_task(print_events(coordinator, out)))

@@ -3,14 +3,16 @@
 identity from the CONTROL_ROOM_* environment, REST only.
 
 MODE: `work` claims, reports progress, completes; `crash` claims then exits 3; `early` exits 4
-without claiming; `hang` claims, reports 10% and sleeps; `echo` records what it was given
-(argv, prompt, environment names) in received.json in its run folder, then works.
+without claiming; `hang` claims, reports 10% and sleeps; `orphan` works but leaves a child that
+sleeps behind; `echo` records what it was given (argv, prompt, environment names)
+in received.json in its run folder, then works.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -47,6 +49,9 @@ def main(mode: str, run_dir: str) -> int:
     call(f"/tasks/{TASK}/progress", {"epoch": epoch, "percent": 10, "note": "started"})
     if mode == "hang":
         time.sleep(600)
+    if mode == "orphan":  # leaves a child behind in its process group, then completes
+        child = subprocess.Popen(["sleep", "600"])
+        Path(run_dir, "child.pid").write_text(str(child.pid))
     Path("work.txt").write_text(f"{TASK}\n")
     call(f"/tasks/{TASK}/complete", {"epoch": epoch, "summary": "done", "files": ["work.txt"]})
     return 0

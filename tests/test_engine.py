@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from control_room.domain import RoutingDecision, Run, Status
+from control_room.domain.routing import AgentType
 from control_room.engine import Coordinator, processes
 from control_room.engine.prompt import BEGIN, END
 from tests.conftest import coordinator_at, run_cli
@@ -203,3 +205,55 @@ async def test_the_operator_is_notified_of_what_other_processes_commit_too(
 
 async def _received(hook: Hook, task_id: str) -> dict[str, Any] | None:
     return next((n for n in hook.received if task_id in n["title"]), None)
+
+
+async def test_cancelling_a_task_stops_its_agent(tmp_path: Path) -> None:
+    async with engine_world(tmp_path, settings_with(scripted("hang"))) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "Changed my mind", "priority": "P0"})
+        await wait_for(lambda: status_is(c, task.id, "IN_PROGRESS"), what="IN_PROGRESS")
+        (run,) = await c.runs()
+        await c.cancel(task.id, "not needed")
+        run = await wait_for(lambda: ended(c, run.agent_id), within=10, what="the agent's stop")
+        assert run.outcome == "was stopped: its task was cancelled"
+        assert run.pid and not processes.alive(run.pid, run.pid_identity)
+        cancelled = await c.task(task.id)
+        assert (cancelled.status, cancelled.attempts) == (Status.CANCELLED, 0)
+
+
+async def test_an_agent_that_cannot_start_costs_no_attempt_and_says_why(tmp_path: Path) -> None:
+    broken = AgentType("broken", "command", (), (str(tmp_path / "no-such-agent"),))
+    async with engine_world(tmp_path, settings_with(broken)) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "Waits for a working agent", "priority": "P0"})
+        (run,) = await wait_for(lambda: _ended_runs(c), what="the failed start")
+        assert run.outcome.startswith("could not start") and "no-such-agent" in run.outcome
+        assert (await c.task(task.id)).attempts == 0, "not the task's fault"
+        held = await wait_for(lambda: _last_rule(c, "start-failed"), what="the held decision")
+        assert "broken could not start" in held.why
+        failures = [e for e in await c.events() if e.kind == "loop_failed"]
+        assert len(failures) == 1 and "no-such-agent" in failures[0].message
+        assert len(await c.runs()) == 1, "the agent type rests instead of failing in a loop"
+
+
+async def _ended_runs(c: Coordinator) -> list[Run]:
+    runs = await c.runs()
+    return runs if runs and all(not r.live for r in runs) else []
+
+
+async def _last_rule(c: Coordinator, rule: str) -> RoutingDecision | None:
+    decisions = await c.decisions()
+    return decisions[-1] if decisions and decisions[-1].rule == rule else None
+
+
+async def test_children_an_agent_leaves_behind_are_stopped(tmp_path: Path) -> None:
+    async with engine_world(tmp_path, settings_with(scripted("orphan"))) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "Leaves a mess", "priority": "P0"})
+        await wait_for(lambda: _ended_runs(c), what="the run's end")
+        child = int((world.run_dir(task.id, 1) / "child.pid").read_text())
+        await wait_for(lambda: _not_alive(child), within=10, what="the child to be stopped")
+
+
+async def _not_alive(pid: int) -> bool:
+    return not processes.alive(pid)

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
+
 from control_room.engine import processes
 from tests.conftest import run_cli
 from tests.engine_world import SPAWNED
@@ -95,3 +97,59 @@ def test_the_headless_demo_runs_every_sample_task_to_its_end(tmp_path: Path) -> 
     assert ("ready", "DEMO-UI") in by_kind
     via_mcp = [e for e in events if e["kind"] == "completed" and "via MCP" in e["message"]]
     assert [e["task_id"] for e in via_mcp] == ["DEMO-PLUGINS"]
+
+
+def test_one_engine_per_data_directory(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    (home / "control-room.toml").write_text(_config("work"))
+    first = subprocess.Popen(
+        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _wait(
+            lambda: (home / "engine.lock").exists() and "pid" in (home / "engine.lock").read_text()
+        )
+        second = run_cli("run", "--headless", "--port", str(free_port()), data_dir=home)
+        assert second.returncode == 1
+        assert second.stderr.startswith("control-room: error: a Control Room engine already runs")
+        assert f"pid {first.pid}" in second.stderr and len(second.stderr.splitlines()) == 1
+        port = free_port()
+        beside = subprocess.Popen(
+            [str(SCRIPT), "--data-dir", str(home), "serve", "--port", str(port)],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait(lambda: _healthy(port) or beside.poll() is not None)
+        assert beside.poll() is None, "serve runs beside the engine"
+        beside.send_signal(signal.SIGTERM)
+        assert beside.wait(timeout=15) == 0
+        assert beside.stderr is not None
+        beside.stderr.close()
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=20) == 0
+        assert first.stderr is not None
+        first.stderr.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx2.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
+    except httpx2.HTTPError:
+        return False
+
+
+def test_a_stop_asked_while_starting_is_a_clean_stop(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    engine = subprocess.Popen(
+        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    _wait(lambda: (home / "engine.lock").exists())  # past start-up's imports, before serving
+    engine.send_signal(signal.SIGTERM)
+    assert engine.wait(timeout=20) == 0
+    assert engine.stderr is not None
+    assert "Traceback" not in engine.stderr.read()
+    engine.stderr.close()

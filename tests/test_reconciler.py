@@ -99,3 +99,21 @@ async def test_a_task_held_by_a_never_started_run_is_released(tmp_path: Path) ->
         c = world.coordinator
         assert await status_is(c, task_id, "AVAILABLE")
         assert not (await c.registry.get_run(agent_id)).live
+
+
+async def test_a_pid_without_a_known_identity_is_never_signalled(tmp_path: Path) -> None:
+    stranger = sleeper()  # whoever has that pid now: not provably our agent
+    try:
+        async with running_server(tmp_path / "before") as before:
+            c = before.coordinator
+            task = await c.add_task({"title": "unknown process"})
+            run, _ = await c.start_run(task.id, "scripted", "command", (), tmp_path / "runs")
+            await c.run_process(run.agent_id, stranger.pid, None, tmp_path)
+            home = before.home
+        async with engine_world(tmp_path, settings_with(scripted("work")), home=home) as world:
+            ended_run = await world.coordinator.registry.get_run(run.agent_id)
+            assert "was gone" in ended_run.outcome
+        assert stranger.poll() is None, "a process that may not be ours was left alone"
+    finally:
+        stranger.kill()
+        stranger.wait()

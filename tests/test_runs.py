@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from control_room.domain import NotFound, Status
+from control_room.domain import Conflict, NotFound, Status
 from control_room.engine import Coordinator
 from tests.conftest import FakeClock
 
@@ -115,3 +115,25 @@ async def test_runs_of_unknown_agents_or_tasks_are_refused(
     with pytest.raises(NotFound):
         await coordinator.start_run("T-missing", "builder", "command", (), tmp_path)
     assert await coordinator.runs() == [] and await coordinator.agents() == []
+
+
+async def test_an_agent_started_for_a_task_claims_that_task_only(
+    coordinator: Coordinator, tmp_path: Path
+) -> None:
+    task_id, agent_id, _ = await started(coordinator, tmp_path)
+    other = await coordinator.add_task({"title": "another job", "priority": "P0"})
+    with pytest.raises(Conflict, match=f"started for {task_id}"):
+        await coordinator.claim(agent_id, other.id)
+    claim = await coordinator.claim(agent_id)  # no id: its own task, not the P0 one
+    assert claim.task.id == task_id
+    assert (await coordinator.task(other.id)).status is Status.AVAILABLE
+
+
+async def test_no_agent_is_started_for_a_task_that_is_not_available(
+    coordinator: Coordinator, tmp_path: Path, new_agent: Any
+) -> None:
+    task = await coordinator.add_task({"title": "taken"})
+    await coordinator.claim(await new_agent(), task.id)
+    with pytest.raises(Conflict, match="no agent is started"):
+        await coordinator.start_run(task.id, "builder", "command", (), tmp_path)
+    assert await coordinator.runs() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,22 @@ def running_process(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+async def test_an_agent_that_never_reads_its_prompt_does_not_hold_up_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTROL_ROOM_HOME", "/somewhere/secret")
+    attempt = launch(tmp_path, "x" * 4_000_000)  # far more than a pipe holds
+    started = time.monotonic()
+    running = await CommandRuntime(["sleep", "30"]).start(attempt)
+    assert time.monotonic() - started < 2
+    assert running.identity is not None
+    environ = environment_of(running.pid)
+    assert b"CONTROL_ROOM_HOME=/somewhere/secret" not in environ, "our own settings stay ours"
+    await running.stop(grace_seconds=2)
+    assert running.process.returncode is not None
+
+
+def environment_of(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")

@@ -43,26 +43,34 @@ def local_url(listening: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def server_for(app: ASGIApp) -> Server:
-    """A uvicorn server that SIGINT/SIGTERM stop in a clean return from `serve()`, also when
-    they come before it starts serving (while the engine starts)."""
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
-    )
-    server = uvicorn.Server(config)
+class StopSignals:
+    """From the moment it is made, SIGINT and SIGTERM ask to stop: the server made later starts
+    stopped if one came first (while the registry opened, while the engine started). uvicorn
+    handles the signals itself while it serves, then re-raises them to this handler, which only
+    asks again: a stop request always ends in a clean return, and exit 0."""
 
-    # uvicorn handles the signals while it serves, then re-raises them to the handler it found:
-    # this one, which only asks the server to stop, so a stop request ends in a clean exit 0.
-    def stop(signum: int, frame: object) -> None:
-        server.should_exit = True
+    def __init__(self) -> None:
+        self.asked = False
+        self._server: Server | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-    return server
+    def _handle(self, signum: int, frame: object) -> None:
+        self.asked = True
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def server_for(self, app: ASGIApp) -> Server:
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
+        )
+        self._server = uvicorn.Server(config)
+        self._server.should_exit = self.asked
+        return self._server
 
 
 def tune_gc() -> None:
