@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -153,3 +154,42 @@ def test_a_stop_asked_while_starting_is_a_clean_stop(tmp_path: Path) -> None:
     assert engine.stderr is not None
     assert "Traceback" not in engine.stderr.read()
     engine.stderr.close()
+
+
+def test_agents_left_running_at_shutdown_are_adopted_by_the_next_engine(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    (home / "control-room.toml").write_text(_config("hang", on_shutdown="leave"))
+
+    def engine() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port",
+             str(free_port())],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        )  # fmt: skip
+
+    first = engine()
+    added = run_cli(
+        "task", "add", "--title", "long", "--priority", "P0", "--max-attempts", "1", data_dir=home
+    )
+    task_id = added.stdout.strip()
+    _wait(lambda: _task(home, task_id)["status"] == "IN_PROGRESS")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=20) == 0
+    first.communicate()
+    events = run_cli("events", "--task", task_id, "--json", data_dir=home).stdout.splitlines()
+    pid = next(json.loads(e)["data"]["pid"] for e in events if '"agent_started"' in e)
+    assert processes.alive(pid), "left running"
+    assert _task(home, task_id)["status"] == "IN_PROGRESS", "and still holding its task"
+
+    second = engine()
+    try:
+        _wait(lambda: '"agent_adopted"' in run_cli("events", "--json", data_dir=home).stdout)
+        os.kill(pid, signal.SIGKILL)
+        _wait(lambda: _task(home, task_id)["status"] == "FAILED", timeout=10)
+        kinds = run_cli("events", "--task", task_id, "--json", data_dir=home).stdout
+        assert '"released"' in kinds and "adopted after a restart" in kinds
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0
+        second.communicate()
