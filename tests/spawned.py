@@ -5,7 +5,7 @@ identity from the CONTROL_ROOM_* environment, REST only.
 MODE: `work` claims, reports progress, completes; `crash` claims then exits 3; `early` exits 4
 without claiming; `hang` claims, reports 10% and sleeps; `orphan` works but leaves a child that
 sleeps behind; `echo` records what it was given (argv, prompt, environment names)
-in received.json in its run folder, then works.
+in received.json in its run folder, then works; `report` writes stream-json usage, then hangs.
 """
 
 from __future__ import annotations
@@ -47,7 +47,14 @@ def main(mode: str, run_dir: str) -> int:
     if mode == "crash":
         return 3
     call(f"/tasks/{TASK}/progress", {"epoch": epoch, "percent": 10, "note": "started"})
-    if mode == "hang":
+    if mode == "report":  # stream-json as Claude Code writes it, then keeps working
+        for event in (
+            {"type": "assistant"},
+            {"type": "assistant"},
+            {"type": "result", "num_turns": 2, "total_cost_usd": 0.12},
+        ):
+            print(json.dumps(event), flush=True)
+    if mode in ("hang", "report"):
         time.sleep(600)
     if mode == "orphan":  # leaves a child behind in its process group, then completes
         child = subprocess.Popen(["sleep", "600"])

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from control_room.domain import RoutingDecision, Run, Status
+from control_room.domain import Agent, RoutingDecision, Run, Status
 from control_room.domain.routing import AgentType
 from control_room.engine import Coordinator, processes
 from control_room.engine.prompt import BEGIN, END
@@ -257,3 +257,18 @@ async def test_children_an_agent_leaves_behind_are_stopped(tmp_path: Path) -> No
 
 async def _not_alive(pid: int) -> bool:
     return not processes.alive(pid)
+
+
+async def test_a_running_agents_turns_and_cost_show_as_its_report_grows(tmp_path: Path) -> None:
+    async with engine_world(tmp_path, settings_with(scripted("report"))) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "Chatty", "priority": "P0"})
+        agent = await wait_for(lambda: _agent_with_usage(c), what="live usage")
+        assert (agent.task_id, agent.turns, agent.cost_usd) == (task.id, 2, 0.12)
+        assert agent.pid is not None, "while it runs"
+        listed = run_cli("agent", "list", data_dir=world.server.home.root).stdout
+        assert "$0.12" in listed and " 2 " in listed
+
+
+async def _agent_with_usage(c: Coordinator) -> Agent | None:
+    return next((a for a in await c.agents() if a.turns), None)

@@ -143,9 +143,13 @@ def agent_table(agents: Sequence[Agent], now: float) -> str:
             str(a.status),
             a.task_id or "",
             ago(a.last_seen, now),
+            "" if a.turns is None else str(a.turns),
+            "" if a.cost_usd is None else f"${a.cost_usd:.2f}",
             ", ".join(a.capabilities),
         )
         for a in agents
     ]
-    headers = ("ID", "NAME", "RUNTIME", "STATUS", "TASK", "LAST SEEN", "CAPABILITIES")
+    headers = (
+        "ID", "NAME", "RUNTIME", "STATUS", "TASK", "LAST SEEN", "TURNS", "COST", "CAPABILITIES"
+    )  # fmt: skip
     return table(headers, rows)

@@ -85,6 +85,11 @@ class Agent:
     created_at: float = 0.0
     last_seen: float | None = None
     task_id: str | None = None  # the task it holds now, if any
+    # For agents Control Room started (one per attempt): the process while it runs, and the
+    # turns and cost its report shows so far.
+    pid: int | None = None
+    turns: int | None = None
+    cost_usd: float | None = None
 
     def can_take(self, required: tuple[str, ...]) -> bool:
         """An agent fits a task when it has every required capability (`*` fits all)."""

@@ -214,6 +214,9 @@ class Coordinator:
             agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
         )
 
+    async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
+        await self.registry.run_usage(agent_id, turns, cost_usd)
+
     async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]:
         return await self.registry.runs(live=live, limit=limit)
 

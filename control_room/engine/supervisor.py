@@ -45,6 +45,7 @@ class Attempt:
     workdir: Path | None = None
     stopping: bool = False
     tail: reports.ReportTail = field(init=False)
+    recorded: reports.Usage = field(default_factory=reports.Usage)
 
     def __post_init__(self) -> None:
         self.tail = reports.ReportTail(Path(self.run.run_dir) / "report.log")
@@ -114,14 +115,18 @@ class Supervisor:
                     job.add_done_callback(self._stopping.discard)
 
     async def read_reports(self) -> None:
-        """The report watcher's step: follow each running agent's report (turns, cost)."""
+        """The report watcher's step: follow each running agent's report, and record its
+        turns and cost so far when they change (`agent list`, GET /api/agents show them)."""
         for attempt in list(self.attempts.values()):
-            attempt.tail.read()
-
-    def usage(self, agent_id: str) -> reports.Usage | None:
-        """Turns and cost so far of a running agent."""
-        attempt = self.attempts.get(agent_id)
-        return attempt.tail.usage if attempt else None
+            if attempt.tail.read() == 0 or attempt.watcher is None:
+                continue
+            usage = attempt.tail.usage
+            if usage != attempt.recorded:
+                attempt.recorded = usage
+                with contextlib.suppress(ControlRoomError):  # ended meanwhile
+                    await self.coordinator.run_usage(
+                        attempt.run.agent_id, usage.turns, usage.cost_usd
+                    )
 
     def _agent_type(self, name: str | None) -> AgentType:
         for kind in self.rules.agent_types:

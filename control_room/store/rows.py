@@ -94,6 +94,9 @@ def agent(row: sqlite3.Row) -> Agent:
         created_at=float(row["created_at"]),
         last_seen=row["last_seen"],
         task_id=row["task_id"],
+        pid=row["pid"],
+        turns=row["turns"],
+        cost_usd=row["cost_usd"],
     )
 
 

@@ -58,6 +58,11 @@ def run_process(tx: Tx, agent_id: str, pid: int | None, identity: str | None, wo
     return run
 
 
+def run_usage(tx: Tx, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
+    """Turns and cost so far, as the agent's report shows them (no event: it changes often)."""
+    tx.conn.execute(sql.RUN_USAGE, (turns, cost_usd, agent_id))
+
+
 def get_run(tx: Tx, agent_id: str) -> Run:
     row = tx.conn.execute(sql.GET_RUN, (agent_id,)).fetchone()
     if row is None:

@@ -257,7 +257,10 @@ LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
 AGENT_COLUMNS = """
     a.agent_id, a.name, a.capabilities, a.runtime, a.status, a.created_at, a.last_seen,
     (SELECT t.task_id FROM tasks t WHERE t.agent_id = a.agent_id
-        AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS task_id
+        AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS task_id,
+    (SELECT r.pid FROM runs r WHERE r.agent_id = a.agent_id AND r.ended_at IS NULL) AS pid,
+    (SELECT r.turns FROM runs r WHERE r.agent_id = a.agent_id) AS turns,
+    (SELECT r.cost_usd FROM runs r WHERE r.agent_id = a.agent_id) AS cost_usd
 """
 INSERT_AGENT = """
     INSERT INTO agents (agent_id, name, capabilities, runtime, token_hash, created_at)
@@ -295,6 +298,7 @@ RECENT_RUNS = f"""
     ORDER BY started_at
 """
 SET_RUN_PROCESS = "UPDATE runs SET pid = ?, pid_identity = ?, workdir = ? WHERE agent_id = ?"
+RUN_USAGE = "UPDATE runs SET turns = ?, cost_usd = ? WHERE agent_id = ? AND ended_at IS NULL"
 END_RUN = """
     UPDATE runs SET ended_at = :now, exit_code = :exit_code, outcome = :outcome,
         turns = :turns, cost_usd = :cost_usd

@@ -278,6 +278,9 @@ class SqliteRegistry:
             )
         )
 
+    async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
+        await self._write(lambda tx: run_ops.run_usage(tx, agent_id, turns, cost_usd))
+
     async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
         await self._write(lambda tx: run_ops.note(tx, kind, actor, message, **data))
 
