@@ -9,23 +9,19 @@ left, per config) and their tasks released, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import json
-import logging
-import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
 from control_room.config import Home, Settings
-from control_room.domain import Event, StoreError
-from control_room.engine import Coordinator, Lagged, open_coordinator
+from control_room.domain import Event
+from control_room.engine import Coordinator, Lagged
 from control_room.engine.engine import Engine
-from control_room.server.app import create_app
-from control_room.server.run import Server, StopSignals, bind, local_url, tune_gc
+from control_room.server.run import StopSignals, tune_gc
+from control_room.world import World, open_world
 
 IdleCheck = Callable[[Engine], Awaitable[bool]]
 IDLE_POLL_SECONDS = 0.5
@@ -74,36 +70,7 @@ async def run_headless(
 ) -> None:
     """Serve (and spawn, if `spawn`) until SIGINT/SIGTERM, or until `until` says so."""
     signals = StopSignals()
-    logging.getLogger("mcp").setLevel(logging.WARNING)
-    operator_token = home.operator_token.read_text(encoding="utf-8").strip()
-    # One engine per data directory starts agents; more processes may serve beside it.
-    with engine_lock(home) if spawn else contextlib.nullcontext():
-        await _run(home, settings, host, port, spawn, log_events, project, until, out,
-                   operator_token, signals)  # fmt: skip
-
-
-@contextlib.contextmanager
-def engine_lock(home: Home) -> Iterator[None]:
-    """Hold the data directory's engine lock, or refuse with who holds it."""
-    path = home.root / "engine.lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise StoreError(
-                f"a Control Room engine already runs on {home.root} ({holder}); one engine "
-                "per data directory starts agents (`control-room serve` can run beside it)"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    await _run(home, settings, host, port, spawn, log_events, project, until, out, signals)
 
 
 async def _run(
@@ -116,55 +83,35 @@ async def _run(
     project: Path | None,
     until: IdleCheck | None,
     out: TextIO,
-    operator_token: str,
     signals: StopSignals,
 ) -> None:
-    async with open_coordinator(home, settings) as coordinator:
-        listening = bind(host, port)  # before anything is printed: a taken port is one line
-        bound_port = listening.getsockname()[1]
-        app = create_app(
-            coordinator,
-            operator_token=operator_token,
-            registration_secret=settings.registration_secret,
-            host=host,
-            port=bound_port,
-        )
-        engine = Engine(
-            coordinator,
-            home,
-            settings,
-            project=project or Path.cwd(),
-            agents_url=local_url(listening) if spawn else None,
-        )
-        server = signals.server_for(app)
+    opened = open_world(home, settings, host, port, spawn=spawn, signals=signals, project=project)
+    async with opened as world:
         helpers = []
         if log_events:
-            helpers.append(asyncio.create_task(print_events(coordinator, out)))
+            helpers.append(asyncio.create_task(print_events(world.coordinator, out)))
         if until is not None:
-            helpers.append(asyncio.create_task(_stop_when(until, engine, server)))
+            helpers.append(asyncio.create_task(_stop_when(until, world)))
         what = "running" if spawn else "serving"
         print(
-            f"Control Room {what} on http://{host}:{bound_port}  "
-            "(REST /api, MCP /mcp; Ctrl-C stops)",
+            f"Control Room {what} on {world.url}  (REST /api, MCP /mcp; Ctrl-C stops)",
             file=sys.stderr,
             flush=True,
         )
         tune_gc()
         try:
-            async with engine.running():
-                await server.serve(sockets=[listening])
+            await world.serve()
         finally:
-            listening.close()
             await asyncio.sleep(0)  # let the last events reach the log
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
 
 
-async def _stop_when(until: IdleCheck, engine: Engine, server: Server) -> None:
+async def _stop_when(until: IdleCheck, world: World) -> None:
     try:
-        while not await until(engine):  # noqa: ASYNC110 (a question to ask, not an event)
+        while not await until(world.engine):  # noqa: ASYNC110 (a question, not an event)
             await asyncio.sleep(IDLE_POLL_SECONDS)
     except Exception as error:  # the check cannot run: stop rather than run on unwatched
         print(f"control-room: stopping: {type(error).__name__}: {error}", file=sys.stderr)
-    server.should_exit = True
+    world.stop()

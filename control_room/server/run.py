@@ -60,10 +60,13 @@ class StopSignals:
         if self._server is not None:
             self._server.should_exit = True
 
-    def server_for(self, app: ASGIApp) -> Server:
+    def server_for(self, app: ASGIApp, *, quiet: bool = False) -> Server:
+        """`quiet`: uvicorn configures no logging (under the screen, nothing may write to the
+        terminal)."""
         config = uvicorn.Config(
             app,
             log_level="warning",
+            log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
             access_log=False,
             timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
