@@ -1,0 +1,31 @@
+"""`control-room` with no subcommand (and `control-room demo`): the screen, with the engine and
+the server running inside it. Put together here, so the screen never imports the server."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from control_room.config import Home, Settings
+from control_room.server.run import StopSignals
+from control_room.tui.app import create_app
+from control_room.tui.themes import remember_theme
+from control_room.world import World, open_world
+
+
+async def run_screen(
+    home: Home, settings: Settings, host: str, port: int, project: Path | None = None
+) -> None:
+    signals = StopSignals()
+
+    def opener() -> contextlib.AbstractAsyncContextManager[World]:
+        return open_world(
+            home, settings, host, port, spawn=True, signals=signals, project=project, quiet=True
+        )
+
+    app = create_app(
+        opener,
+        theme_name=settings.theme,
+        remember_theme=lambda name: remember_theme(home.config, name),
+    )
+    await app.run_async()

@@ -1,0 +1,161 @@
+"""The screen's panes: tasks, agents and routing decisions as tables updated cell by cell, and
+the live report of the selected task or agent. They show what they are given; the app decides
+when to ask the coordinator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable, Log
+
+from control_room.domain import Agent, Event, Status, Task
+
+STATUS_STYLE = {
+    Status.AWAITING_APPROVAL: "bold yellow",
+    Status.BLOCKED: "bold yellow",
+    Status.FAILED: "bold red",
+    Status.COMPLETED: "green",
+    Status.CANCELLED: "dim",
+    Status.CLAIMED: "cyan",
+    Status.IN_PROGRESS: "cyan",
+    Status.VALIDATING: "magenta",
+    Status.PENDING: "dim",
+}
+INBOX = (Status.AWAITING_APPROVAL, Status.BLOCKED)
+
+
+def clock(at: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) if at else ""
+
+
+def ago(at: float | None, now: float) -> str:
+    if not at:
+        return "never"
+    seconds = max(0, int(now - at))
+    return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago"
+
+
+def plain(text: str, limit: int = 80) -> Text:
+    """Text that came from a task or an agent: never markup, no control characters."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return Text(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+class Table(DataTable[Text | str]):
+    """A table whose rows are keyed by id and updated in place, cell by cell."""
+
+    COLUMNS: Sequence[tuple[str, str]] = ()  # (key, label)
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **options)  # type: ignore[arg-type]
+        self._rows: dict[str, tuple[Text | str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+
+    def put(self, key: str, cells: tuple[Text | str, ...]) -> bool:
+        """Add the row or change the cells that differ; True if it is new."""
+        before = self._rows.get(key)
+        if before == cells:
+            return False
+        self._rows[key] = cells
+        if before is None:
+            self.add_row(*cells, key=key)
+            return True
+        for (column, _), old, new in zip(self.COLUMNS, before, cells, strict=True):
+            if old != new:
+                self.update_cell(key, column, new)
+        return False
+
+    def selected(self) -> str | None:
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+
+class TaskTable(Table):
+    COLUMNS = (
+        ("id", "ID"), ("priority", "PRI"), ("type", "TYPE"), ("status", "STATUS"),
+        ("title", "TITLE"), ("agent", "AGENT"), ("progress", "%"), ("attempts", "TRIES"),
+    )  # fmt: skip
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        self.tasks: dict[str, Task] = {}
+        self.filter = ""
+
+    def show(self, tasks: Iterable[Task]) -> list[Task]:
+        """Show these tasks (new or changed); returns those that just entered the inbox."""
+        arrived = []
+        for task in tasks:
+            before = self.tasks.get(task.id)
+            self.tasks[task.id] = task
+            if task.status in INBOX and (before is None or before.status is not task.status):
+                arrived.append(task)
+            if self._matches(task):
+                self.put(task.id, self.cells(task))
+        return arrived
+
+    def _matches(self, task: Task) -> bool:
+        needle = self.filter.lower()
+        return not needle or any(
+            needle in str(value).lower() for value in (task.id, task.title, task.status, task.type)
+        )
+
+    def refilter(self, needle: str) -> None:
+        self.filter = needle
+        self.clear()
+        self._rows.clear()
+        for task in self.tasks.values():
+            if self._matches(task):
+                self.put(task.id, self.cells(task))
+
+    @staticmethod
+    def cells(t: Task) -> tuple[Text | str, ...]:
+        status = Text(str(t.status), style=STATUS_STYLE.get(t.status, ""))
+        progress = f"{t.progress}" if t.status in (Status.CLAIMED, Status.IN_PROGRESS) else ""
+        return (
+            t.id, str(t.priority), t.type, status, plain(t.title, 60), t.agent_id or "",
+            progress, f"{t.attempts}/{t.max_attempts}",
+        )  # fmt: skip
+
+    def counts(self) -> dict[Status, int]:
+        found: dict[Status, int] = {}
+        for task in self.tasks.values():
+            found[task.status] = found.get(task.status, 0) + 1
+        return found
+
+
+class AgentTable(Table):
+    COLUMNS = (
+        ("name", "NAME"), ("runtime", "RUNTIME"), ("status", "STATUS"), ("task", "TASK"),
+        ("seen", "LAST SEEN"), ("turns", "TURNS"), ("cost", "COST"),
+    )  # fmt: skip
+
+    def show(self, agents: Iterable[Agent], now: float) -> None:
+        for a in agents:
+            cost = "" if a.cost_usd is None else f"${a.cost_usd:.2f}"
+            turns = "" if a.turns is None else str(a.turns)
+            status = "running" if a.pid else str(a.status).lower()
+            cells = (plain(a.name, 30), a.runtime, status, a.task_id or "", ago(a.last_seen, now),
+                     turns, cost)  # fmt: skip
+            self.put(a.id, cells)
+
+
+class DecisionTable(Table):
+    COLUMNS = (("time", "TIME"), ("task", "TASK"), ("decision", "DECISION"), ("why", "WHY"))
+
+    def add(self, event: Event) -> None:
+        decision = str(event.data.get("decision", ""))
+        style = "bold" if decision == "spawn" else "yellow" if decision == "await_approval" else ""
+        self.put(str(event.id), (clock(event.at), event.task_id or "", Text(decision, style=style),
+                                 plain(event.message, 100)))  # fmt: skip
+        self.move_cursor(row=self.row_count - 1)
+
+
+class ReportPane(Log):
+    """The live report of the selected task's newest run (or the selected agent's)."""
