@@ -14,11 +14,21 @@ FORBIDDEN = {
     "domain": ("control_room.store", "control_room.engine", "control_room.cli"),
     "store": ("control_room.engine", "control_room.cli", "control_room.server", "control_room.tui"),
     "engine": ("control_room.cli", "control_room.server", "control_room.tui"),
+    # The screen gets its world from control_room/screen.py: it never imports the server.
+    "tui": (
+        "control_room.server",
+        "control_room.cli",
+        "control_room.world",
+        "control_room.headless",
+        "control_room.screen",
+    ),
+    "server": ("control_room.tui", "control_room.cli"),
 }
 UI_AND_WEB = {"textual": "tui", "starlette": "server", "mcp": "server", "uvicorn": "server"}
 # The MCP *client* is how agents reach the server: the anthropic runtime (engine) and the demo's
 # scripted agents use it. The MCP server side stays in `server`.
 MCP_CLIENT_LAYERS = ("server", "engine", "demo")
+UI_LIBRARIES = ("textual", "starlette", "mcp")
 
 
 def imports(path: Path) -> set[str]:
@@ -61,11 +71,19 @@ def test_ui_and_web_libraries_stay_in_their_layers() -> None:
             assert owner is None or layer == owner, f"{path} imports {name}"
 
 
-def test_the_command_line_does_not_load_textual() -> None:
+def loaded_by(modules: str, families: tuple[str, ...]) -> list[str]:
     probe = (
-        "import sys, control_room.cli.main, control_room.engine;"
-        "loaded = [m for m in sys.modules if m.split('.')[0] in ('textual', 'starlette', 'mcp')];"
-        "print(loaded); sys.exit(1 if loaded else 0)"
+        f"import sys, {modules};print([m for m in sys.modules if m.split('.')[0] in {families!r}])"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stderr
+    loaded: list[str] = ast.literal_eval(result.stdout.strip())
+    return loaded
+
+
+def test_the_command_line_loads_no_screen_or_server_library() -> None:
+    assert loaded_by("control_room.cli.main, control_room.engine", UI_LIBRARIES) == []
+
+
+def test_the_headless_path_never_imports_textual() -> None:
+    assert loaded_by("control_room.headless, control_room.world", ("textual",)) == []

@@ -44,9 +44,9 @@ async def until(pilot: Pilot[None], check: Callable[[], Awaitable[Any]], within:
 
 
 @contextlib.asynccontextmanager
-async def screen(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[
-    tuple[ControlRoomApp, Pilot[None]]
-]:
+async def screen(
+    tmp_path: Path, settings: Settings | None = None
+) -> AsyncIterator[tuple[ControlRoomApp, Pilot[None]]]:
     home = Home(tmp_path / "data")
     await init_home(home)
     app = app_on(home, settings or settings_with(scripted("work")))

@@ -30,6 +30,12 @@ async def run(args: argparse.Namespace) -> int:
         return await demo(args)
     named = getattr(args, "config", None)
     settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
+    if args.command == "screen" or (args.command == "run" and not args.headless):
+        from control_room.screen import run_screen
+
+        host = getattr(args, "host", None) or settings.host
+        await run_screen(home, settings, host, getattr(args, "port", None) or settings.port)
+        return 0
     if args.command in ("serve", "mcp", "run"):
         return await doors(args, home, settings)
     async with open_coordinator(home, settings) as coordinator:
@@ -60,20 +66,23 @@ async def doors(args: argparse.Namespace, home: Home, settings: Settings) -> int
             f"warning: listening on {host}: anyone who can reach it and holds a token can act",
             file=sys.stderr,
         )
-    if args.command == "run" and not args.headless:
-        print("note: the screen is not built yet; running headless", file=sys.stderr)
     spawn = args.command == "run"
     await run_headless(home, settings, host, port, spawn=spawn, log_events=spawn)
     return 0
 
 
 async def demo(args: argparse.Namespace) -> int:
-    """A fresh world in a temporary folder, run headless (the screen comes with issue 5)."""
+    """A fresh world in a temporary folder, on the screen, or headless."""
     from control_room.demo.world import Operator, create_world, summary
     from control_room.headless import run_headless
 
     root = getattr(args, "data_dir", None)
     home, project = await create_world(Path(root) if root else None)
+    if not args.headless and sys.stdout.isatty():
+        from control_room.screen import run_screen
+
+        await run_screen(home, load_settings(home.config), "127.0.0.1", args.port or 0, project)
+        return 0
     print(
         f"Demo world in {home.root.parent}: 6 sample tasks, scripted local agents, no API key.\n"
         "Headless, the demo approves the architecture task itself after a short pause.",

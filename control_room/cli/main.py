@@ -187,7 +187,7 @@ def _event_loop_factory(command: str) -> Callable[[], asyncio.AbstractEventLoop]
     """uvloop where it is installed (it comes with uvicorn[standard]): a faster event loop for
     serving. Not for the commands that spawn agents: starting a process costs about 3.6 ms
     under uvloop and 0.9 ms under the standard loop (bench/dispatch.py: spawn p99 halves)."""
-    if command in ("run", "demo"):
+    if command in ("run", "demo", "screen"):
         return None
     try:
         import uvloop
@@ -208,8 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         return _fail(f"{error} (see `{PROG} --help`)", 2)
     if args.command is None:
-        parser.print_help()
-        return 0
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()  # no terminal to draw the screen on
+            return 0
+        args.command = "screen"
     try:
         with asyncio.Runner(loop_factory=_event_loop_factory(args.command)) as runner:
             return runner.run(commands.run(args))
