@@ -12,11 +12,12 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from control_room.config import Home, Settings
+from control_room.config import Home, Settings, load_settings
 from control_room.domain import Status
 from control_room.engine import init_home
 from control_room.server.run import StopSignals
-from control_room.tui.app import ControlRoomApp
+from control_room.tui.app import ControlRoomApp, create_app
+from control_room.tui.themes import load_themes, remember_theme
 from control_room.world import World, open_world
 from tests.engine_world import scripted, settings_with
 
@@ -198,3 +199,26 @@ async def test_filter_help_and_quit(tmp_path: Path) -> None:
 
 async def _exited(app: ControlRoomApp) -> bool:
     return not app.is_running
+
+
+async def test_the_theme_key_switches_theme_and_remembers_it(tmp_path: Path) -> None:
+    home = Home(tmp_path / "data")
+    await init_home(home)
+    signals = StopSignals()
+
+    def opener() -> contextlib.AbstractAsyncContextManager[World]:
+        return open_world(home, settings_with(scripted("work")), "127.0.0.1", 0, spawn=False,
+                          signals=signals, quiet=True)  # fmt: skip
+
+    app = create_app(
+        opener, theme_name="control-room-dark",
+        remember_theme=lambda name: remember_theme(home.config, name),
+    )  # fmt: skip
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: _ready(app))
+        assert app.theme == "control-room-dark"
+        await pilot.press("t")
+        assert app.theme != "control-room-dark" and app.theme in load_themes()
+        assert load_settings(home.config).theme == app.theme
+        await app.action_quit()
+        await until(pilot, lambda: _exited(app), within=20)
