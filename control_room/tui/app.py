@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer, RichLog, Static
 
@@ -93,13 +93,11 @@ class ControlRoomApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield self.status
-        with Horizontal(id="columns"):
-            with Vertical(id="left"):
-                yield self.tasks
-                yield self.decisions
-            with Vertical(id="right"):
-                yield self.agents
-                yield self.report
+        with Grid(id="panes"):  # app.tcss places them: two columns, or stacked when narrow
+            yield self.tasks
+            yield self.agents
+            yield self.decisions
+            yield self.report
         yield Footer()
 
     def on_mount(self) -> None:
@@ -178,10 +176,13 @@ class ControlRoomApp(App[None]):
         line = Text("Control Room", style="bold")
         if self.world is not None:
             line.append(f" · {self.world.url}", style="dim")
-            for loop in self.world.coordinator.loops:
-                mark, style = ("✗", "red") if loop.last_error else ("●", "green")
-                line.append(f"  {mark} ", style=style)
-                line.append(loop.name, style="dim")
+            loops = self.world.coordinator.loops
+            failing = [loop.name for loop in loops if loop.last_error]
+            line.append("  loops ", style="dim")
+            if failing:
+                line.append(f"✗ {', '.join(failing)}", style="bold red")
+            else:
+                line.append(f"● {len(loops)} ok", style="green")
         counts = self.tasks.counts()
         inbox = sum(counts.get(s, 0) for s in INBOX)
         line.append("\n")

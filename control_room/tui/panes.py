@@ -46,15 +46,15 @@ def plain(text: str, limit: int = 80) -> Text:
 class Table(DataTable[Text | str]):
     """A table whose rows are keyed by id and updated in place, cell by cell."""
 
-    COLUMNS: Sequence[tuple[str, str]] = ()  # (key, label)
+    COLUMNS: Sequence[tuple[str, str, int | None]] = ()  # (key, label, width; None: fits)
 
     def __init__(self, **options: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **options)  # type: ignore[arg-type]
         self._rows: dict[str, tuple[Text | str, ...]] = {}
 
     def on_mount(self) -> None:
-        for key, label in self.COLUMNS:
-            self.add_column(label, key=key)
+        for key, label, width in self.COLUMNS:
+            self.add_column(label, key=key, width=width)
 
     def put(self, key: str, cells: tuple[Text | str, ...]) -> bool:
         """Add the row or change the cells that differ; True if it is new."""
@@ -65,7 +65,7 @@ class Table(DataTable[Text | str]):
         if before is None:
             self.add_row(*cells, key=key)
             return True
-        for (column, _), old, new in zip(self.COLUMNS, before, cells, strict=True):
+        for (column, _, _), old, new in zip(self.COLUMNS, before, cells, strict=True):
             if old != new:
                 self.update_cell(key, column, new)
         return False
@@ -79,8 +79,9 @@ class Table(DataTable[Text | str]):
 
 class TaskTable(Table):
     COLUMNS = (
-        ("id", "ID"), ("priority", "PRI"), ("type", "TYPE"), ("status", "STATUS"),
-        ("title", "TITLE"), ("agent", "AGENT"), ("progress", "%"), ("attempts", "TRIES"),
+        ("id", "ID", 12), ("priority", "PRI", 3), ("type", "TYPE", 11),
+        ("status", "STATUS", 17), ("title", "TITLE", None), ("agent", "AGENT", 10),
+        ("progress", "%", 3), ("attempts", "TRIES", 5),
     )  # fmt: skip
 
     def __init__(self, **options: object) -> None:
@@ -132,8 +133,9 @@ class TaskTable(Table):
 
 class AgentTable(Table):
     COLUMNS = (
-        ("name", "NAME"), ("runtime", "RUNTIME"), ("status", "STATUS"), ("task", "TASK"),
-        ("seen", "LAST SEEN"), ("turns", "TURNS"), ("cost", "COST"),
+        ("name", "NAME", None), ("status", "STATUS", 7), ("task", "TASK", 12),
+        ("turns", "TURNS", 5), ("cost", "COST", 6), ("seen", "SEEN", 7),
+        ("runtime", "RUNTIME", 11),
     )  # fmt: skip
 
     def show(self, agents: Iterable[Agent], now: float) -> None:
@@ -141,13 +143,16 @@ class AgentTable(Table):
             cost = "" if a.cost_usd is None else f"${a.cost_usd:.2f}"
             turns = "" if a.turns is None else str(a.turns)
             status = "running" if a.pid else str(a.status).lower()
-            cells = (plain(a.name, 30), a.runtime, status, a.task_id or "", ago(a.last_seen, now),
-                     turns, cost)  # fmt: skip
+            cells = (plain(a.name, 30), status, a.task_id or "", turns, cost,
+                     ago(a.last_seen, now), a.runtime)  # fmt: skip
             self.put(a.id, cells)
 
 
 class DecisionTable(Table):
-    COLUMNS = (("time", "TIME"), ("task", "TASK"), ("decision", "DECISION"), ("why", "WHY"))
+    COLUMNS = (
+        ("time", "TIME", 8), ("task", "TASK", 12), ("decision", "DECISION", 14),
+        ("why", "WHY", None),
+    )  # fmt: skip
 
     def add(self, event: Event) -> None:
         decision = str(event.data.get("decision", ""))
