@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from textual.containers import Grid
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from control_room.domain import ControlRoomError, Event, Status
+from control_room.domain import ControlRoomError, Event, Status, Task
 from control_room.engine import Coordinator
 from control_room.engine.engine import Engine
 from control_room.tui import dialogs
@@ -46,6 +47,8 @@ class World(Protocol):
 WorldOpener = Callable[[], contextlib.AbstractAsyncContextManager[World]]
 FOLLOW_SECONDS = 0.1  # how often the event log is read: changes show within 200 ms
 REPORT_SECONDS = 0.25
+FIRST_PAGE = 200  # rows shown before the screen is first drawn; the rest follow in chunks
+CHUNK = 1000
 REPORT_TAIL_BYTES = 512 * 1024  # of an old report, the screen shows the end
 AGENT_EVENTS = ("agent_", "claimed", "released", "expired", "completed", "handed_in", "blocked")
 
@@ -82,6 +85,7 @@ class ControlRoomApp(App[None]):
         self._theme_name = theme_name
         self._remember_theme = remember_theme
         self._last_event = 0
+        self.loaded_at: float | None = None  # when everything on screen was first shown
         # Kept, not queried: a query looks at the screen on top, which may be a dialog.
         self.tasks = TaskTable(id="tasks")
         self.decisions = DecisionTable(id="decisions")
@@ -135,14 +139,26 @@ class ControlRoomApp(App[None]):
         self.exit()
 
     async def load(self) -> None:
+        """Everything on the screen: the first page of tasks at once (counts are of all of
+        them), the rest of the rows in chunks that leave the screen responsive."""
         assert self.coordinator is not None
         self._last_event = await self.coordinator.registry.last_event_id()
-        self.tasks.show(await self.coordinator.tasks())
+        tasks = await self.coordinator.tasks()
+        self.tasks.tasks.update((t.id, t) for t in tasks)
+        self.tasks.show(tasks[:FIRST_PAGE], announce=False)
         self.agents.show(await self.coordinator.agents(), time.time())
         for event in await self.coordinator.recent_events(500):
             if event.kind == "routed":
                 self.decisions.add(event)
         self.show_status()
+        self.loaded_at = time.perf_counter()
+        for start in range(FIRST_PAGE, len(tasks), CHUNK):
+            await asyncio.sleep(0)
+            self.tasks.show(tasks[start : start + CHUNK], announce=False)
+        # Start-up made many objects that live as long as the screen: keep them out of the
+        # garbage collector's full passes, which otherwise stall keys for a tenth of a second.
+        gc.collect()
+        gc.freeze()
 
     @work(group="follow")
     async def follow(self) -> None:
@@ -246,11 +262,13 @@ class ControlRoomApp(App[None]):
         if self.coordinator is None:
             return
         try:
-            await action(self.coordinator)
+            done = await action(self.coordinator)
         except ControlRoomError as error:
             self.notify(error.message, title=f"{what}: refused", severity="error")
-        else:
-            self.notify(what)
+            return
+        if isinstance(done, Task):  # shown at once; the event log follows with the same
+            self.tasks.show([done])
+        self.notify(what)
 
     async def action_approve(self) -> None:
         if task_id := self._task_id():

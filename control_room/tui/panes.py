@@ -43,32 +43,39 @@ def plain(text: str, limit: int = 80) -> Text:
     return Text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-class Table(DataTable[Text | str]):
+class Table(DataTable[Text]):
     """A table whose rows are keyed by id and updated in place, cell by cell."""
 
     COLUMNS: Sequence[tuple[str, str, int | None]] = ()  # (key, label, width; None: fits)
 
     def __init__(self, **options: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **options)  # type: ignore[arg-type]
-        self._rows: dict[str, tuple[Text | str, ...]] = {}
+        self._rows: dict[str, tuple[Text, ...]] = {}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=width)
 
-    def put(self, key: str, cells: tuple[Text | str, ...]) -> bool:
+    def put(self, key: str, cells: tuple[Text, ...]) -> bool:
         """Add the row or change the cells that differ; True if it is new."""
-        before = self._rows.get(key)
-        if before == cells:
-            return False
-        self._rows[key] = cells
-        if before is None:
-            self.add_row(*cells, key=key)
-            return True
-        for (column, _, _), old, new in zip(self.COLUMNS, before, cells, strict=True):
-            if old != new:
-                self.update_cell(key, column, new)
-        return False
+        return self.put_many([(key, cells)]) == 1
+
+    def put_many(self, rows: Iterable[tuple[str, tuple[Text, ...]]]) -> int:
+        """Add the new rows and change the cells that differ; how many were new."""
+        added = 0
+        for key, cells in rows:
+            before = self._rows.get(key)
+            if before == cells:
+                continue
+            self._rows[key] = cells
+            if before is None:
+                self.add_row(*cells, key=key)
+                added += 1
+                continue
+            for (column, _, _), old, now in zip(self.COLUMNS, before, cells, strict=True):
+                if old != now:
+                    self.update_cell(key, column, now)
+        return added
 
     def selected(self) -> str | None:
         if not self.row_count:
@@ -89,13 +96,14 @@ class TaskTable(Table):
         self.tasks: dict[str, Task] = {}
         self.filter = ""
 
-    def show(self, tasks: Iterable[Task]) -> list[Task]:
+    def show(self, tasks: Iterable[Task], *, announce: bool = True) -> list[Task]:
         """Show these tasks (new or changed); returns those that just entered the inbox."""
         arrived = []
         for task in tasks:
             before = self.tasks.get(task.id)
             self.tasks[task.id] = task
-            if task.status in INBOX and (before is None or before.status is not task.status):
+            entered = before is None or before.status is not task.status
+            if announce and task.status in INBOX and entered:
                 arrived.append(task)
             if self._matches(task):
                 self.put(task.id, self.cells(task))
@@ -116,12 +124,12 @@ class TaskTable(Table):
                 self.put(task.id, self.cells(task))
 
     @staticmethod
-    def cells(t: Task) -> tuple[Text | str, ...]:
+    def cells(t: Task) -> tuple[Text, ...]:
         status = Text(str(t.status), style=STATUS_STYLE.get(t.status, ""))
         progress = f"{t.progress}" if t.status in (Status.CLAIMED, Status.IN_PROGRESS) else ""
         return (
-            t.id, str(t.priority), t.type, status, plain(t.title, 60), t.agent_id or "",
-            progress, f"{t.attempts}/{t.max_attempts}",
+            Text(t.id), Text(str(t.priority)), Text(t.type), status, plain(t.title, 60),
+            Text(t.agent_id or ""), Text(progress), Text(f"{t.attempts}/{t.max_attempts}"),
         )  # fmt: skip
 
     def counts(self) -> dict[Status, int]:
@@ -143,8 +151,11 @@ class AgentTable(Table):
             cost = "" if a.cost_usd is None else f"${a.cost_usd:.2f}"
             turns = "" if a.turns is None else str(a.turns)
             status = "running" if a.pid else str(a.status).lower()
-            cells = (plain(a.name, 30), status, a.task_id or "", turns, cost,
-                     ago(a.last_seen, now), a.runtime)  # fmt: skip
+            cells = tuple(
+                Text(v) for v in (status, a.task_id or "", turns, cost, ago(a.last_seen, now),
+                                  a.runtime)
+            )  # fmt: skip
+            cells = (plain(a.name, 30), *cells)
             self.put(a.id, cells)
 
 
@@ -157,8 +168,9 @@ class DecisionTable(Table):
     def add(self, event: Event) -> None:
         decision = str(event.data.get("decision", ""))
         style = "bold" if decision == "spawn" else "yellow" if decision == "await_approval" else ""
-        self.put(str(event.id), (clock(event.at), event.task_id or "", Text(decision, style=style),
-                                 plain(event.message, 100)))  # fmt: skip
+        cells = (Text(clock(event.at)), Text(event.task_id or ""), Text(decision, style=style),
+                 plain(event.message, 100))  # fmt: skip
+        self.put(str(event.id), cells)
         self.move_cursor(row=self.row_count - 1)
 
 

@@ -1,0 +1,159 @@
+# ruff: noqa: ASYNC110 (the bench watches the screen's state by polling it, on purpose)
+"""The screen under load: 10,000 tasks, 50 agents whose reports grow by 200 lines/s in total
+and who report progress, while keys are pressed.
+
+Prints: time to the first full render (every pane drawn with its data), to all 10,000 rows
+being in the table, keypress-to-update p95
+for moving the cursor (the report pane follows the selection) and for approving a task (the row
+changes), and peak RSS. The screen runs headless through Textual's Pilot, with its real world
+(registry, engine loops, server) inside it.
+
+    python bench/tui.py [--tasks N] [--agents N] [--lines-per-second N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from claims import percentile  # noqa: E402
+
+from control_room.config import Home, load_settings  # noqa: E402
+from control_room.engine import init_home, open_coordinator  # noqa: E402
+from control_room.server.run import StopSignals  # noqa: E402
+from control_room.tui.app import create_app  # noqa: E402
+from control_room.world import World, open_world  # noqa: E402
+
+
+async def build(home: Home, tasks: int, agents: int) -> list[tuple[str, str, int, Path]]:
+    """The registry: `tasks` tasks (every 50th awaiting approval), `agents` agents each on a
+    task with a run folder. Returns (agent, task, epoch, report) per agent."""
+    await init_home(home)
+    home.config.write_text("[routing]\nspawn_priorities = []\napproval_types = []\n")
+    async with open_coordinator(home) as c:
+        specs = [{"title": f"task {n}", "priority": f"P{n % 4}"} for n in range(tasks)]
+        for start in range(0, tasks, 1000):
+            await c.add_tasks(specs[start : start + 1000])
+        listed = await c.tasks()
+        for task in listed[:: max(1, tasks // 200)][:200]:
+            await c.await_approval(task.id, "bench")
+        working = []
+        free = [t for t in await c.tasks() if t.status == "AVAILABLE"]
+        for number, task in enumerate(free[:agents]):
+            run, _ = await c.start_run(
+                task.id, f"agent-{number}", "command", (), home.runs / task.id
+            )
+            await c.run_process(run.agent_id, None, None, home.root)
+            claim = await c.claim(run.agent_id, task.id)
+            report = Path(run.run_dir) / "report.log"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            working.append((run.agent_id, task.id, claim.lease.epoch, report))
+    return working
+
+
+async def load(world: World, working: list[tuple[str, str, int, Path]], per_second: int) -> None:
+    """Report lines at `per_second` in total, and a progress event per agent every 2 s."""
+    line = json.dumps(
+        {
+            "type": "assistant",
+            "message": {
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "Reading the code and running the tests, step by step.",
+                    }
+                ]
+            },
+        }
+    )
+    interval = len(working) / per_second
+    ticks = 0
+    while True:
+        for _, _, _, report in working:
+            with report.open("a") as handle:
+                handle.write(line + "\n")
+        ticks += 1
+        if ticks % max(1, int(2 / interval)) == 0:
+            for agent, task_id, epoch, _ in working:
+                with contextlib.suppress(Exception):
+                    await world.coordinator.progress(task_id, agent, epoch, ticks % 100, "busy")
+        await asyncio.sleep(interval)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--lines-per-second", type=int, default=200)
+    parser.add_argument("--presses", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        home = Home(Path(folder) / "data")
+        working = await build(home, args.tasks, args.agents)
+        settings, signals = load_settings(home.config), StopSignals()
+
+        def opener() -> contextlib.AbstractAsyncContextManager[World]:
+            return open_world(home, settings, "127.0.0.1", 0, spawn=False, signals=signals,
+                              quiet=True)  # fmt: skip
+
+        app = create_app(opener)
+        started = time.perf_counter()
+        async with app.run_test(size=(160, 50)) as pilot:
+            while app.loaded_at is None:
+                await asyncio.sleep(0.005)
+            first_render = app.loaded_at - started  # drawn at the next frame
+            while app.tasks.row_count < args.tasks:
+                await pilot.pause(0.01)
+            all_rows = time.perf_counter() - started
+            assert app.world is not None
+            loader = asyncio.create_task(load(app.world, working, args.lines_per_second))
+            app.agents.focus()  # the report pane follows a writing agent
+            await pilot.pause(1.0)
+            app.tasks.focus()
+            moves = []
+            for _ in range(args.presses):
+                before = app.tasks.cursor_row
+                pressed = time.perf_counter()
+                app.simulate_key("down")  # as a terminal delivers it (Pilot.press also waits
+                while app.tasks.cursor_row == before:  # for animations and idleness)
+                    await asyncio.sleep(0.001)
+                moves.append((time.perf_counter() - pressed) * 1000)
+                await asyncio.sleep(0.05)
+            approvals = []
+            waiting = [t for t in app.tasks.tasks.values() if t.status == "AWAITING_APPROVAL"]
+            for task in waiting[: args.presses]:
+                app.tasks.move_cursor(row=app.tasks.get_row_index(task.id))
+                await pilot.pause(0)
+                pressed = time.perf_counter()
+                app.simulate_key("a")
+                while "AWAITING" in str(app.tasks.get_cell(task.id, "status")):
+                    await asyncio.sleep(0.001)
+                approvals.append((time.perf_counter() - pressed) * 1000)
+                await asyncio.sleep(0.05)
+            loader.cancel()
+            await app.action_quit()
+            while app.is_running:
+                await pilot.pause(0.05)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{args.tasks} tasks, {args.agents} agents, {args.lines_per_second} report lines/s")
+    print(f"  first full render: {first_render:.2f} s (every pane drawn with its data; all "
+          f"{args.tasks} rows in the table after {all_rows:.2f} s)")  # fmt: skip
+    print(f"  cursor move (report pane follows): p50 {percentile(moves, 50):.1f} ms, "
+          f"p95 {percentile(moves, 95):.1f} ms")  # fmt: skip
+    print(f"  approve -> row updated: p50 {percentile(approvals, 50):.1f} ms, "
+          f"p95 {percentile(approvals, 95):.1f} ms (n={len(approvals)})")  # fmt: skip
+    print(f"  peak RSS: {rss:.0f} MB (pid {os.getpid()})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
