@@ -51,7 +51,13 @@ def main(mode: str, run_dir: str) -> int:
         for event in (
             {"type": "assistant"},
             {"type": "assistant"},
-            {"type": "result", "num_turns": 2, "total_cost_usd": 0.12},
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": False,
+                "num_turns": 2,
+                "total_cost_usd": 0.12,
+            },
         ):
             print(json.dumps(event), flush=True)
     if mode in ("hang", "report"):

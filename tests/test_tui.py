@@ -16,6 +16,7 @@ from control_room.config import Home, Settings, load_settings
 from control_room.domain import Status
 from control_room.engine import init_home
 from control_room.server.run import StopSignals
+from control_room.tui import dialogs
 from control_room.tui.app import ControlRoomApp, create_app
 from control_room.tui.themes import load_themes, remember_theme
 from control_room.world import World, open_world
@@ -222,3 +223,40 @@ async def test_the_theme_key_switches_theme_and_remembers_it(tmp_path: Path) -> 
         assert load_settings(home.config).theme == app.theme
         await app.action_quit()
         await until(pilot, lambda: _exited(app), within=20)
+
+
+async def test_the_report_pane_shows_the_selected_tasks_report_readably(tmp_path: Path) -> None:
+    async with screen(tmp_path, settings_with(scripted("report"))) as (app, pilot):
+        c = app.coordinator
+        assert c is not None
+        task = await c.add_task({"title": "Chatty", "priority": "P0"})
+        await until(pilot, lambda: _status(c, task.id, Status.IN_PROGRESS))
+        await select_task(app, pilot, task.id)
+        shown = await until(pilot, lambda: _report_says(app, "done in 2 turns · $0.1200"))
+        assert '"type"' not in shown, "stream-json is rendered, not shown raw"
+        assert app.report.border_title == f"report · {task.id}"
+
+
+async def _report_says(app: ControlRoomApp, text: str) -> str | None:
+    shown = "\n".join(line.text for line in app.report.lines)
+    return shown if text in shown else None
+
+
+async def test_enter_shows_a_tasks_details_and_history(tmp_path: Path) -> None:
+    async with screen(tmp_path) as (app, pilot):
+        c = app.coordinator
+        assert c is not None
+        task = await c.add_task(
+            {"title": "Explained", "manual": True, "description": "why [bold]this[/] matters"}
+        )
+        await select_task(app, pilot, task.id)
+        await pilot.press("enter")
+        await until(pilot, lambda: _on_top(app, dialogs.Details))
+        shown = str(app.screen.query_one("Static").render())
+        assert "Explained" in shown and "why [bold]this[/] matters" in shown, "text as typed"
+        assert "created" in shown, "the history"
+        await pilot.press("escape")
+
+
+async def _on_top(app: ControlRoomApp, kind: type) -> bool:
+    return isinstance(app.screen, kind)

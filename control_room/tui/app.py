@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, RichLog, Static
 from control_room.domain import ControlRoomError, Event, Status, Task
 from control_room.engine import Coordinator
 from control_room.engine.engine import Engine
+from control_room.engine.follow import follow_file
 from control_room.tui import dialogs
 from control_room.tui.panes import INBOX, AgentTable, DecisionTable, TaskTable, plain
 from control_room.tui.report_text import ReportFormatter
@@ -46,7 +47,7 @@ class World(Protocol):
 
 WorldOpener = Callable[[], contextlib.AbstractAsyncContextManager[World]]
 FOLLOW_SECONDS = 0.1  # how often the event log is read: changes show within 200 ms
-REPORT_SECONDS = 0.25
+REPORT_WAIT_SECONDS = 0.5
 FIRST_PAGE = 200  # rows shown before the screen is first drawn; the rest follow in chunks
 CHUNK = 1000
 REPORT_TAIL_BYTES = 512 * 1024  # of an old report, the screen shows the end
@@ -212,34 +213,35 @@ class ControlRoomApp(App[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
-        if key is None or event.data_table is self.decisions:
+        # The report follows what the operator looks at: the focused table's cursor (a row
+        # added to another table does not take the pane away).
+        if key is None or event.data_table is self.decisions or not event.data_table.has_focus:
             return
         source = "agent" if event.data_table is self.agents else "task"
         self.tail_report(source, str(key))
+
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is self.tasks:  # enter on a task (the table's own key)
+            await self.action_details()
 
     @work(group="report", exclusive=True)
     async def tail_report(self, source: str, key: str) -> None:
         """Follow the report of the selected agent, or of the selected task's newest run."""
         log = self.report
-        report = await self._report_path(source, key)
         log.clear()
         log.border_title = f"report · {key}"
+        report = await self._report_path(source, key)
         if report is None:
             log.write(Text("No agent of Control Room's has worked on this yet.", style="dim"))
-            return
-        formatter, offset = ReportFormatter(), 0
+        while report is None:  # until one starts (this worker ends when the selection moves)
+            await asyncio.sleep(REPORT_WAIT_SECONDS)
+            report = await self._report_path(source, key)
+        log.clear()
+        formatter = ReportFormatter()
         decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        while True:
-            with contextlib.suppress(OSError):
-                size = report.stat().st_size
-                if size > offset:
-                    with report.open("rb") as handle:
-                        handle.seek(max(offset, size - REPORT_TAIL_BYTES))
-                        chunk = handle.read(size - offset)
-                    offset = size
-                    for line in formatter.feed(decode(chunk)):
-                        log.write(line)
-            await asyncio.sleep(REPORT_SECONDS)
+        async for chunk in follow_file(report, limit=REPORT_TAIL_BYTES):
+            for line in formatter.feed(decode(chunk)):
+                log.write(line)
 
     async def _report_path(self, source: str, key: str) -> Path | None:
         assert self.coordinator is not None
