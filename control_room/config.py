@@ -42,6 +42,8 @@ port = 3003
 
 [screen]
 theme = "control-room-dark"
+# Keys by their ids (see the help screen, ?), e.g. { approve = "A", quit = "ctrl+q" }.
+keys = {}
 
 [validation]
 # A task's checks run when it is handed in, each as a command (no shell), with this time limit.
@@ -128,6 +130,7 @@ class Settings:
     port: int = 3003
     registration_secret: str | None = None
     theme: str = "control-room-dark"
+    keys: tuple[tuple[str, str], ...] = ()  # binding id -> key(s), for the screen
     check_timeout_seconds: float = 600.0
     routing: RoutingRules = field(default_factory=RoutingRules)
     wall_clock_seconds: float = 3600.0
@@ -149,6 +152,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "port"): ("port", int),
     ("server", "registration_secret"): ("registration_secret", str),
     ("screen", "theme"): ("theme", str),
+    ("screen", "keys"): ("keys", dict),
     ("validation", "timeout_seconds"): ("check_timeout_seconds", (int, float)),
     ("agents", "wall_clock_seconds"): ("wall_clock_seconds", (int, float)),
     ("agents", "on_shutdown"): ("on_shutdown", str),
@@ -193,6 +197,10 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
                 if not all(isinstance(item, str) for item in value):
                     raise InvalidInput(f"{path}: {section}.{key}", "must be a list of strings")
                 value = tuple(value)
+            if isinstance(value, dict):
+                if not all(isinstance(v, str) and v.strip() for v in value.values()):
+                    raise InvalidInput(f"{path}: {section}.{key}", "each key must be a string")
+                value = tuple(sorted(value.items()))
             values[name] = value
     settings = Settings(**values)
     if settings.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):

@@ -27,5 +27,6 @@ async def run_screen(
         opener,
         theme_name=settings.theme,
         remember_theme=lambda name: remember_theme(home.config, name),
+        keys=dict(settings.keys),
     )
     await app.run_async()

@@ -152,6 +152,8 @@ def test_rules_come_from_the_config_file(tmp_path: Path) -> None:
         ("[worktrees]\nenabled = 'yes'\n", "worktrees.enabled: has the wrong type"),
         ("[notify]\nurls = 'ntfy://x'\n", "notify.urls: has the wrong type"),
         ("[notify]\nurls = [3]\n", "notify.urls: must be a list of strings"),
+        ("[screen]\nkeys = { approve = 3 }\n", "screen.keys: each key must be a string"),
+        ("[screen]\nkeys = 'A'\n", "screen.keys: has the wrong type"),
     ],
 )
 def test_bad_routing_config_is_named(tmp_path: Path, text: str, where: str) -> None:

@@ -260,3 +260,32 @@ async def test_enter_shows_a_tasks_details_and_history(tmp_path: Path) -> None:
 
 async def _on_top(app: ControlRoomApp, kind: type) -> bool:
     return isinstance(app.screen, kind)
+
+
+async def test_keys_are_remapped_by_their_ids(tmp_path: Path) -> None:
+    home = Home(tmp_path / "data")
+    await init_home(home)
+    home.config.write_text('[screen]\nkeys = { approve = "A", nothing = "z" }\n')
+    settings = load_settings(home.config)
+    signals = StopSignals()
+
+    def opener() -> contextlib.AbstractAsyncContextManager[World]:
+        return open_world(home, settings, "127.0.0.1", 0, spawn=False, signals=signals,
+                          quiet=True)  # fmt: skip
+
+    app = create_app(opener, keys=dict(settings.keys))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: _ready(app))
+        c = app.coordinator
+        assert c is not None
+        task = await c.add_task({"title": "Plan", "type": "architecture"})
+        await c.await_approval(task.id, "routing is off here")
+        await select_task(app, pilot, task.id)
+        await pilot.press("a")
+        await pilot.pause(0.3)
+        assert (await c.task(task.id)).status is Status.AWAITING_APPROVAL, "a is not approve"
+        await pilot.press("A")
+        await until(pilot, lambda: _status(c, task.id, Status.AVAILABLE))
+        assert any("nothing" in n.message for n in app._notifications), "an unknown id is named"
+        await app.action_quit()
+        await until(pilot, lambda: _exited(app), within=20)

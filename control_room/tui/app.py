@@ -78,8 +78,10 @@ class ControlRoomApp(App[None]):
         themes: dict[str, Theme] | None = None,
         theme_name: str | None = None,
         remember_theme: Callable[[str], None] | None = None,
+        keys: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self._keys = keys or {}
         self.opener = opener
         self.world: World | None = None
         self._themes = themes or {}
@@ -106,6 +108,11 @@ class ControlRoomApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        known = {b.id for b in self.BINDINGS if isinstance(b, Binding)}
+        unknown = sorted(set(self._keys) - known)
+        if unknown:
+            self.notify(f"[screen] keys: no key has the id {', '.join(unknown)}", severity="error")
+        self.set_keymap({i: k for i, k in self._keys.items() if i in known})
         for theme in self._themes.values():
             self.register_theme(theme)
         if self._theme_name in self._themes:
@@ -369,6 +376,7 @@ def create_app(
     theme_name: str | None = None,
     themes_folder: Path | None = None,
     remember_theme: Callable[[str], None] | None = None,
+    keys: dict[str, str] | None = None,
 ) -> ControlRoomApp:
     from control_room.tui.themes import load_themes
 
@@ -377,4 +385,5 @@ def create_app(
         themes=load_themes(themes_folder),
         theme_name=theme_name,
         remember_theme=remember_theme,
+        keys=keys,
     )
