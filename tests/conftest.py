@@ -81,3 +81,16 @@ def run_cli(
 
 
 from tests.hooks import hook  # noqa: E402, F401 (a fixture for every test module)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long", action="store_true", default=False,
+        help="fault-injection tests run their long mode (more rounds, more operations)",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def long_mode(request: pytest.FixtureRequest) -> bool:
+    """True under `pytest --long`: fault tests run their long rounds."""
+    return bool(request.config.getoption("--long"))

@@ -1,0 +1,1 @@
+"""Fault injection: tests that try to break what Control Room promises (docs/guarantees.md)."""
