@@ -97,8 +97,10 @@ async def test_a_task_held_by_a_never_started_run_is_released(tmp_path: Path) ->
         home = before.home
     async with engine_world(tmp_path, settings_with(scripted("work")), home=home) as world:
         c = world.coordinator
-        assert await status_is(c, task_id, "AVAILABLE")
-        assert not (await c.registry.get_run(agent_id)).live
+        task = await status_is(c, task_id, "AVAILABLE")
+        assert task is not None and task.attempts == 0, "no agent ran: no attempt counted"
+        run = await c.registry.get_run(agent_id)
+        assert not run.live and run.outcome.startswith("never started")
 
 
 async def test_a_pid_without_a_known_identity_is_never_signalled(tmp_path: Path) -> None:

@@ -78,6 +78,8 @@ class Reconciler:
                 run.pid, self.supervisor.stop_grace_seconds, run.pid_identity
             )
             outcome, counts = "was stopped: the Control Room that started it had ended", False
+        elif run.pid is None:  # its Control Room ended before the agent was started
+            outcome, counts = "never started: the Control Room starting it had ended", False
         else:
             outcome, counts = "was gone: its process ended while no Control Room watched it", True
         await self.coordinator.end_run(run.agent_id, None, outcome, counts=counts)
