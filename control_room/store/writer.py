@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,6 +63,15 @@ async def on_connection_thread(
     return result
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` (device, inode), or None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class Writer:
     def __init__(
         self,
@@ -72,6 +82,7 @@ class Writer:
     ) -> None:
         self._db = db
         self._path = path
+        self._file = _identity(path)
         self._clock = clock
         self._max_batch = max_batch
         self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
@@ -142,6 +153,14 @@ class Writer:
 
     def _run_batch(self, batch: Sequence[Op], conn: sqlite3.Connection) -> list[Any]:
         """One transaction for the whole batch, a savepoint per operation, one COMMIT."""
+        if _identity(self._path) != self._file:
+            # Deleted or replaced under us: SQLite would go on writing to the unlinked file,
+            # and every write acknowledged from now on would vanish with this process.
+            gone = StoreError(
+                f"the registry {self._path} was removed or replaced while in use; nothing was "
+                "changed (restart Control Room on the registry you mean)"
+            )
+            return [gone] * len(batch)
         try:
             conn.execute("BEGIN IMMEDIATE")
             now = self._clock()
