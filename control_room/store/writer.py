@@ -47,6 +47,9 @@ def store_error(path: Path, error: sqlite3.Error) -> StoreError:
     """A sentence for the operator about a SQLite failure; nothing was changed by it."""
     code = getattr(error, "sqlite_errorcode", None)
     reason = _BATCH_FATAL.get(code & 0xFF) if isinstance(code, int) else None
+    if isinstance(code, int) and code & 0xFF == 14 and path.exists():
+        # A registry in WAL mode needs its folder writable even to be read (the -shm file).
+        reason = f"{reason} (is {path.parent} read-only? the registry needs it writable)"
     return StoreError(f"registry {path}: {reason or error}; nothing was changed")
 
 
