@@ -27,8 +27,14 @@ def tmux(*args: str) -> str:
 @contextmanager
 def demo_in_tmux(folder: Path, width: int, height: int) -> Iterator[str]:
     session = f"cr-{uuid.uuid4().hex[:8]}"
-    command = f"{SCRIPT} --data-dir {folder / 'world'} demo"
-    tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), command)
+    # The size comes from the terminal, not from COLUMNS/LINES this test process may carry.
+    command = f"env -u COLUMNS -u LINES {SCRIPT} --data-dir {folder / 'world'} demo"
+    # The window gets its size first (whatever else this tmux server runs), then the program
+    # starts in it, so it draws at that size from the start.
+    tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), "sh")
+    tmux("set-option", "-t", session, "window-size", "manual")
+    tmux("resize-window", "-t", session, "-x", str(width), "-y", str(height))
+    tmux("send-keys", "-t", session, f"exec {command}", "Enter")
     try:
         yield session
     finally:
@@ -59,9 +65,11 @@ def row(shown: str, task_id: str) -> str:
 
 def test_the_demo_screen_approves_the_waiting_task_with_one_key(tmp_path: Path) -> None:
     with demo_in_tmux(tmp_path, 120, 40) as session:
-        shown = wait_for(session, lambda s: "AWAITING_APPROVAL" in row(s, "DEMO-PLUGINS"))
+        shown = wait_for(
+            session, lambda s: "AWAITING_APPROVAL" in row(s, "DEMO-PLUGINS") and "inbox 1" in s
+        )
         assert all(f"─ {pane}" in shown for pane in PANES), shown
-        assert "inbox 1" in shown and "a Approve" in shown
+        assert "a Approve" in shown and "q Quit" in shown, "the whole footer fits at 120"
         tmux("send-keys", "-t", session, "Down")
         time.sleep(0.3)
         tmux("send-keys", "-t", session, "a")
