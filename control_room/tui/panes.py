@@ -1,6 +1,5 @@
-"""The screen's panes: tasks, agents and routing decisions as tables updated cell by cell, and
-the live report of the selected task or agent. They show what they are given; the app decides
-when to ask the coordinator."""
+"""The screen's tables: tasks, agents and routing decisions, updated cell by cell. They show
+what they are given; the app decides when to ask the coordinator (and runs the report pane)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from rich.text import Text
-from textual.widgets import DataTable, Log
+from textual.widgets import DataTable
 
 from control_room.domain import Agent, Event, Status, Task
 
@@ -172,7 +171,3 @@ class DecisionTable(Table):
                  plain(event.message, 100))  # fmt: skip
         self.put(str(event.id), cells)
         self.move_cursor(row=self.row_count - 1)
-
-
-class ReportPane(Log):
-    """The live report of the selected task's newest run (or the selected agent's)."""
