@@ -29,6 +29,14 @@ def _config(modes: str, on_shutdown: str = "stop") -> str:
     )
 
 
+def start_engine(home: Path, cwd: Path, *, stdout: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """A real `control-room run --headless` on `home`, on a free port."""
+    return subprocess.Popen(
+        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
+        stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=cwd,
+    )  # fmt: skip
+
+
 def _task(home: Path, task_id: str) -> dict[str, object]:
     shown = run_cli("task", "show", task_id, "--json", data_dir=home)
     assert shown.returncode == 0, shown.stderr
@@ -47,10 +55,7 @@ def test_headless_sigterm_stops_the_agents_and_leaves_nothing_claimed(tmp_path: 
     home = tmp_path / "data"
     assert run_cli("init", data_dir=home).returncode == 0
     (home / "control-room.toml").write_text(_config("hang"))
-    engine = subprocess.Popen(
-        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    engine = start_engine(home, tmp_path)
     try:
         added = run_cli("task", "add", "--title", "long", "--priority", "P0", data_dir=home)
         task_id = added.stdout.strip()
@@ -104,10 +109,7 @@ def test_one_engine_per_data_directory(tmp_path: Path) -> None:
     home = tmp_path / "data"
     assert run_cli("init", data_dir=home).returncode == 0
     (home / "control-room.toml").write_text(_config("work"))
-    first = subprocess.Popen(
-        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    first = start_engine(home, tmp_path, stdout=subprocess.DEVNULL)
     try:
         _wait(
             lambda: (home / "engine.lock").exists() and "pid" in (home / "engine.lock").read_text()
@@ -144,10 +146,7 @@ def _healthy(port: int) -> bool:
 def test_a_stop_asked_while_starting_is_a_clean_stop(tmp_path: Path) -> None:
     home = tmp_path / "data"
     assert run_cli("init", data_dir=home).returncode == 0
-    engine = subprocess.Popen(
-        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    engine = start_engine(home, tmp_path, stdout=subprocess.DEVNULL)
     _wait(lambda: (home / "engine.lock").exists())  # past start-up's imports, before serving
     engine.send_signal(signal.SIGTERM)
     assert engine.wait(timeout=20) == 0
@@ -162,11 +161,7 @@ def test_agents_left_running_at_shutdown_are_adopted_by_the_next_engine(tmp_path
     (home / "control-room.toml").write_text(_config("hang", on_shutdown="leave"))
 
     def engine() -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port",
-             str(free_port())],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        )  # fmt: skip
+        return start_engine(home, tmp_path)
 
     first = engine()
     added = run_cli(

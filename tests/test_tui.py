@@ -25,14 +25,21 @@ from tests.engine_world import scripted, settings_with
 SIZE = (140, 44)
 
 
-def app_on(home: Home, settings: Settings) -> ControlRoomApp:
+def world_on(
+    home: Home, settings: Settings, *, spawn: bool = True
+) -> Callable[[], contextlib.AbstractAsyncContextManager[World]]:
+    """What the screen opens: the real world on `home` (a free port, nothing printed)."""
     signals = StopSignals()
 
     def opener() -> contextlib.AbstractAsyncContextManager[World]:
-        return open_world(home, settings, "127.0.0.1", 0, spawn=True, signals=signals,
+        return open_world(home, settings, "127.0.0.1", 0, spawn=spawn, signals=signals,
                           project=home.root.parent, quiet=True)  # fmt: skip
 
-    return ControlRoomApp(opener)
+    return opener
+
+
+def app_on(home: Home, settings: Settings) -> ControlRoomApp:
+    return ControlRoomApp(world_on(home, settings))
 
 
 async def until(pilot: Pilot[None], check: Callable[[], Awaitable[Any]], within: float = 10) -> Any:
@@ -205,12 +212,7 @@ async def _exited(app: ControlRoomApp) -> bool:
 async def test_the_theme_key_switches_theme_and_remembers_it(tmp_path: Path) -> None:
     home = Home(tmp_path / "data")
     await init_home(home)
-    signals = StopSignals()
-
-    def opener() -> contextlib.AbstractAsyncContextManager[World]:
-        return open_world(home, settings_with(scripted("work")), "127.0.0.1", 0, spawn=False,
-                          signals=signals, quiet=True)  # fmt: skip
-
+    opener = world_on(home, settings_with(scripted("work")), spawn=False)
     app = create_app(
         opener, theme_name="control-room-dark",
         remember_theme=lambda name: remember_theme(home.config, name),
@@ -267,13 +269,7 @@ async def test_keys_are_remapped_by_their_ids(tmp_path: Path) -> None:
     await init_home(home)
     home.config.write_text('[screen]\nkeys = { approve = "A", nothing = "z" }\n')
     settings = load_settings(home.config)
-    signals = StopSignals()
-
-    def opener() -> contextlib.AbstractAsyncContextManager[World]:
-        return open_world(home, settings, "127.0.0.1", 0, spawn=False, signals=signals,
-                          quiet=True)  # fmt: skip
-
-    app = create_app(opener, keys=dict(settings.keys))
+    app = create_app(world_on(home, settings, spawn=False), keys=dict(settings.keys))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: _ready(app))
         c = app.coordinator
