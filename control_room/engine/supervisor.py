@@ -146,13 +146,13 @@ class Supervisor:
         attempt = Attempt(run)
         self.attempts[run.agent_id] = attempt
         try:
-            attempt.workdir = await self.workspaces.prepare(task.id, run.attempt)
+            attempt.workdir, place = await self.workspaces.prepare(task.id, run.attempt)
             launch = Launch(
                 task_id=task.id,
                 agent_id=run.agent_id,
                 token=token,
                 server_url=self.server_url,
-                prompt=build_prompt(task),
+                prompt=build_prompt(task, place),
                 run_dir=Path(run.run_dir),
                 workdir=attempt.workdir,
                 wall_clock_seconds=self.wall_clock_seconds,
@@ -204,6 +204,11 @@ class Supervisor:
     ) -> Run:
         attempt.tail.drain()
         usage = attempt.tail.usage
+        # Its work is committed before the task is settled: the next attempt starts from it.
+        try:
+            await self.workspaces.attempt_ended(attempt.run, attempt.workdir, outcome)
+        except Exception:  # the worktree, uncommitted, is kept
+            log.exception("collecting the work in %s", attempt.workdir)
         try:
             run = await self.coordinator.end_run(
                 attempt.run.agent_id, code, outcome,
