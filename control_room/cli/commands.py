@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import render
+from control_room.cli import delivery, render
 from control_room.cli.importer import read_task_file
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput
@@ -211,6 +211,7 @@ TASK_COMMANDS = {
     "reject": task_reject,
     "cancel": task_cancel,
     "retry": task_retry,
+    **delivery.COMMANDS,
 }
 
 

@@ -170,7 +170,7 @@ class Delivery:
         return Git(Path(task.repository) if task.repository else self.project)
 
     @staticmethod
-    def _branch(task: Task) -> tuple[str, str]:
+    def branch_of(task: Task) -> tuple[str, str]:
         if not task.branch or not task.base_commit:
             raise DeliveryError(
                 f"{task.id} has no branch: no agent of Control Room's has worked on it in a "
@@ -184,12 +184,14 @@ class Delivery:
             raise DeliveryError(f"{what} does not exist in {git.cwd}")
         return out.strip()
 
-    async def diff(self, task: Task, *, color: bool = False, stat: bool = False) -> str:
-        """The task's branch against the commit it started from, as `git diff` prints it."""
-        branch, base = self._branch(task)
+    async def diff(self, task: Task, *, stat: bool = False) -> str:
+        """The task's branch against the commit it started from, as `git diff` prints it
+        (plain: the text is the agent's, so colour is added by whoever shows it, after its
+        control characters are defused)."""
+        branch, base = self.branch_of(task)
         git = self._git(task)
         tip = await self._tip(git, f"refs/heads/{branch}", f"the branch {branch}")
-        options = ["--color=always" if color else "--no-color", "--no-ext-diff"]
+        options = ["--no-color", "--no-ext-diff", "--no-textconv"]
         if stat:
             options += ["--stat", "--patch"]
         try:
@@ -210,7 +212,7 @@ class Delivery:
         """Merge the task's branch (or `commit` on it) into its base branch. `epoch`: the merge
         on checks of a VALIDATING task, which a conflict sends back for another attempt."""
         task = await self.coordinator.task(task_id)
-        branch, _ = self._branch(task)
+        branch, _ = self.branch_of(task)
         if epoch is None and task.status in BUSY:
             raise DeliveryError(f"{task.id} is {task.status}: merge it once its agent is done")
         if not task.base_branch:
@@ -329,7 +331,7 @@ class Delivery:
 
     async def push(self, task: Task, remote: str | None = None) -> str:
         """Push the task's branch to `remote` (default: the configured one); its name."""
-        branch, _ = self._branch(task)
+        branch, _ = self.branch_of(task)
         remote = remote or self.remote
         git = self._git(task)
         await self._tip(git, f"refs/heads/{branch}", f"the branch {branch}")
