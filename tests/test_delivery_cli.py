@@ -7,14 +7,15 @@ collected at hand-in); the commands run in a child process against the same data
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from control_room.config import Home
-from control_room.domain import Task
+from control_room.config import Home, load_settings
+from control_room.domain import InvalidInput, Task
 from control_room.engine import init_home, open_coordinator
 from tests.conftest import run_cli
 from tests.delivery_repo import commit_on_main, git, make_project, no_git_identity, task_with_branch
@@ -146,3 +147,24 @@ async def test_push_sends_the_branch_to_the_configured_remote(setup: Setup, tmp_
 
     code, out, err = setup.cli("task", "push", setup.task.id, "--remote", "nowhere")
     assert code == 1 and "pushing" in one_line(err) and "nowhere" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('[delivery]\nmerge = "always"\n', "delivery.merge: use one of manual, on-checks"),
+        ('[delivery]\nauthor = "just a name"\n', "delivery.author: use the form 'Name <email>'"),
+        ('[delivery]\nremote = "--upload-pack=x"\n', "delivery.remote: must be a remote"),
+    ],
+)
+def test_bad_delivery_settings_are_refused(tmp_path: Path, text: str, error: str) -> None:
+    config = tmp_path / "control-room.toml"
+    config.write_text(text)
+    with pytest.raises(InvalidInput, match=re.escape(error)):
+        load_settings(config)
+    config.write_text('[delivery]\nmerge = "on-checks"\nauthor = "Bot <bot@example.com>"\n')
+    settings = load_settings(config)
+    assert (settings.delivery_merge, settings.delivery_author) == (
+        "on-checks",
+        "Bot <bot@example.com>",
+    )
