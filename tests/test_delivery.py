@@ -154,8 +154,12 @@ async def test_on_checks_merges_into_the_checked_out_base_by_itself(
         done = await wait_for(lambda: merged(c, task.id), what="the merge")
         took = time.monotonic() - added
         done = await wait_for(lambda: status_is(c, task.id, "COMPLETED"), what="COMPLETED")
-        kinds = [e.kind for e in await c.events(task_id=task.id)]
-    print(f"\ntask added -> merged (scripted agent, on-checks): {took:.2f} s")
+        events = await c.events(task_id=task.id)
+        kinds = [e.kind for e in events]
+    logged = events[kinds.index("merged")].at - events[0].at
+    print(
+        f"\ntask added -> merged (scripted agent, on-checks): {took:.2f} s ({logged:.2f} s logged)"
+    )
     main = git(project, "rev-parse", "main")
     assert done.merged_commit == main != start
     assert git(project, "rev-parse", "main^1", "main^2").splitlines() == [start, done.commit_sha]

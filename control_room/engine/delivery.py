@@ -18,6 +18,7 @@ Every git call is an argv list with a time limit (engine/git.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,6 +316,17 @@ class Delivery:
             return False
         current = await self.coordinator.task(task.id)
         if current.status is not Status.VALIDATING or current.epoch != task.epoch:
+            return False
+        run = None
+        if current.agent_id:
+            with contextlib.suppress(ControlRoomError):
+                run = await self.coordinator.registry.get_run(current.agent_id)
+        if run is None or not run.commit_sha or run.commit_sha != current.commit_sha:
+            await self.coordinator.note(
+                "merge_refused", ACTOR,
+                f"{task.id} was not merged: its hand-in was not committed by Control Room",
+                task_id=task.id,
+            )  # fmt: skip
             return False
         try:
             await self.merge(task.id, ACTOR, commit=current.commit_sha, epoch=task.epoch)
