@@ -16,6 +16,7 @@ from control_room.engine.delivery import Delivery
 from control_room.engine.workspaces import Workspaces
 from control_room.engine.worktrees import Worktrees
 
+GREETING_FILES = {"greeting.txt": "hello from the agent\n"}
 IDENTITY = ("-c", "user.name=Operator", "-c", "user.email=operator@example.com")
 
 
