@@ -196,3 +196,25 @@ async def test_on_checks_sends_a_conflicting_task_back_with_the_conflict_as_feed
     assert git(project, "status", "--porcelain") == ""
     assert "conflicts in: work.txt" in received["prompt"], "the conflict is the feedback"
     assert failed.merged_commit is None and "merge conflict" in failed.reason
+
+
+async def test_an_outside_agent_is_not_affected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_git_identity(monkeypatch, tmp_path / "home")
+    project = make_project(tmp_path)
+    start = git(project, "rev-parse", "HEAD")
+    settings = delivery_settings("work", delivery_merge="on-checks")
+    async with engine_world(tmp_path, settings, project=project) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "By hand", "manual": True, "checks": ["true"]})
+        agent, _ = await c.register_agent("outside", ["*"])
+        claim = await c.claim(agent.id, task.id)
+        (project / "edited.txt").write_text("an outside agent's edit in the project\n")
+        await c.complete(task.id, agent.id, claim.lease.epoch, "done by hand")
+        done = await wait_for(lambda: status_is(c, task.id, "COMPLETED"), what="COMPLETED")
+        kinds = [e.kind for e in await c.events(task_id=task.id)]
+    assert (done.branch, done.commit_sha, done.merged_commit) == (None, None, None)
+    assert not {"committed", "merged", "branch_created", "merge_refused"} & set(kinds), kinds
+    assert git(project, "rev-parse", "HEAD") == start
+    assert git(project, "status", "--porcelain") == "?? edited.txt", "left as the agent left it"

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 ACTOR = "delivery"
 MESSAGE_TEXT_MAX = 4_000
 PUSH_SECONDS = 120.0
+COLLECT_SECONDS = 300.0  # `git add --all` of a large worktree
 HANDED_IN = (Status.VALIDATING, Status.COMPLETED)
 BUSY = (Status.CLAIMED, Status.IN_PROGRESS, Status.VALIDATING)
 NO_SIGNING = ("-c", "commit.gpgsign=false")
@@ -100,6 +101,7 @@ class Delivery:
         self.env = identity(author)
         self.merge_mode = merge
         self.remote = remote
+        self._merging = asyncio.Lock()  # one merge at a time: each starts from the last
         self._locks: dict[Path, asyncio.Lock] = {}  # one collection at a time per worktree
 
     @classmethod
@@ -135,7 +137,7 @@ class Delivery:
             handed_in = run is not None and task.status in HANDED_IN and task.agent_id == agent_id
             hand_in = ended is None or (handed_in and run is not None and run.commit_sha is None)
             why = "hand-in" if hand_in or run is None else f"attempt {run.attempt} {ended}"
-            git = Git(workdir)
+            git = Git(workdir, COLLECT_SECONDS)
             files = len((await git("status", "--porcelain")).splitlines())
             if files:
                 await git("add", "--all")
@@ -223,7 +225,8 @@ class Delivery:
             )
         git = self._git(task)
         try:
-            return await self._merge(git, task, branch, task.base_branch, commit, actor, epoch)
+            async with self._merging:
+                return await self._merge(git, task, branch, task.base_branch, commit, actor, epoch)
         except GitError as error:
             raise DeliveryError(f"{task.id} was not merged: {error}") from None
 
