@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -218,3 +220,50 @@ async def test_an_outside_agent_is_not_affected(
     assert not {"committed", "merged", "branch_created", "merge_refused"} & set(kinds), kinds
     assert git(project, "rev-parse", "HEAD") == start
     assert git(project, "status", "--porcelain") == "?? edited.txt", "left as the agent left it"
+
+
+async def test_failed_checks_keep_the_work_and_what_checks_leave_is_kept_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_git_identity(monkeypatch, tmp_path / "home")
+    project = make_project(tmp_path)
+    counter = tmp_path / "checked"  # outside the worktree: fails the first time only
+    script = (
+        f"import pathlib, sys; p = pathlib.Path({str(counter)!r}); n = p.exists(); "
+        "p.write_text('x'); pathlib.Path('check-artifact.txt').write_text('left by a check'); "
+        "print('E first check fails' if not n else 'ok'); sys.exit(0 if n else 1)"
+    )
+    check = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+    async with engine_world(tmp_path, delivery_settings("work", "echo"), project=project) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "Checked twice", "priority": "P0", "checks": [check]})
+        await wait_for(lambda: status_is(c, task.id, "COMPLETED"), what="COMPLETED")
+        first, second = await c.runs()
+        second = await wait_for(lambda: ended(c, second.agent_id), what="the second run's end")
+        worktree = Path(second.workdir)
+        await wait_for(lambda: _gone(worktree), what="its removal: clean after its checks")
+        first = await c.registry.get_run(first.agent_id)
+        done = await c.task(task.id)
+        received = json.loads((world.run_dir(task.id, 2) / "received.json").read_text())
+        kinds = [e.kind for e in await c.events(task_id=task.id)]
+        delivery = world.engine.delivery
+        diff = await delivery.diff(done)
+        merged_task = (await delivery.merge(task.id)).task
+    assert kinds.count("checks_failed") == 1 and kinds.count("kept_aside") == 2, kinds
+    assert git(project, "show", f"{first.commit_sha}:work.txt") == task.id
+    assert "work.txt" in received["files"], "the second attempt started from the first's work"
+    assert "check-artifact.txt" not in received["files"], "what checks leave is not work"
+    assert "previous attempt's work is kept" in received["prompt"]
+    assert "E first check fails" in received["prompt"]
+    # The branch holds the checked commit; what the checks left is kept aside, not lost.
+    assert git(project, "rev-parse", f"control-room/{task.id}") == done.commit_sha
+    assert second.commit_sha == done.commit_sha
+    kept = git(project, "for-each-ref", "--format=%(refname)", "refs/control-room/kept/")
+    assert kept.splitlines() == [f"refs/control-room/kept/{task.id}-{n}" for n in (1, 2)]
+    assert git(project, "show", f"refs/control-room/kept/{task.id}-2:check-artifact.txt") == (
+        "left by a check"
+    )
+    assert "check-artifact.txt" not in diff and "work.txt" in diff
+    assert git(project, "rev-parse", "main^2") == done.commit_sha
+    assert merged_task.merged_commit == git(project, "rev-parse", "main")
+    assert not (project / "check-artifact.txt").exists()

@@ -128,8 +128,10 @@ class Delivery:
     ) -> Task:
         """Commit everything in `workdir` on its branch and record the commit. At hand-in
         (`ended` None, or the first collection of an attempt whose task it handed in) the
-        commit becomes the task's; when an attempt ends (`ended`: how) after its hand-in was
-        collected, later changes are kept on the run's commit only."""
+        commit becomes the task's and the run's; when an attempt ends without success
+        (`ended`: how) its work is committed on the branch as the task's latest. After a
+        collected hand-in, what appears in the worktree (files its checks left, writes after
+        the hand-in) is kept aside instead (`_keep_aside`): the branch holds agents' work only."""
         lock = self._locks.setdefault(workdir, asyncio.Lock())
         async with lock:
             task = await self.coordinator.task(task_id)
@@ -139,6 +141,9 @@ class Delivery:
             why = "hand-in" if hand_in or run is None else f"attempt {run.attempt} {ended}"
             git = Git(workdir, COLLECT_SECONDS)
             files = len((await git("status", "--porcelain")).splitlines())
+            if files and handed_in and not hand_in and run is not None:
+                await self._keep_aside(git, task, run.agent_id, run.attempt, why)
+                return await self.coordinator.task(task_id)
             if files:
                 await git("add", "--all")
                 message = commit_message(task, why, task.summary if hand_in else "")
@@ -151,6 +156,29 @@ class Delivery:
             return await self.coordinator.registry.record_commit(
                 task.id, agent_id, sha, files, on_task, why
             )
+
+    async def _keep_aside(
+        self, git: Git, task: Task, agent_id: str, attempt: int, why: str
+    ) -> None:
+        """Save what the worktree holds beyond its commit as a commit under
+        refs/control-room/kept/, then restore the worktree to its commit: nothing is lost, the
+        branch stays as handed in, and the worktree can be removed."""
+        await git("add", "--all")
+        tree = await git("write-tree")
+        head = await git("rev-parse", "--verify", "HEAD^{commit}")
+        message = commit_message(task, f"{why}: not part of its hand-in")
+        kept = await git(*NO_SIGNING, "commit-tree", tree, "-p", head, "-m", message, env=self.env)
+        name = (task.branch or task.id).removeprefix("control-room/")
+        ref = f"refs/control-room/kept/{name}-{attempt}"
+        await git("update-ref", ref, kept)
+        await git("reset", "--quiet", "--hard", head)
+        await git("clean", "--quiet", "-d", "--force")  # not ignored files: those are not work
+        await self.coordinator.note(
+            "kept_aside", ACTOR,
+            f"files that appeared after the hand-in ({why}) are kept as {ref} ({kept[:12]}), "
+            f"not on {task.branch}",
+            task_id=task.id, agent_id=agent_id, ref=ref, commit=kept,
+        )  # fmt: skip
 
     async def collect_safely(
         self, workdir: Path, task_id: str, agent_id: str | None, ended: str | None = None
@@ -187,13 +215,27 @@ class Delivery:
             raise DeliveryError(f"{what} does not exist in {git.cwd}")
         return out.strip()
 
+    async def delivered(self, git: Git, task: Task) -> str:
+        """The commit review and merge are about: the task's commit (collected at hand-in, the
+        one its checks ran on; or the last attempt's), else the tip of its branch. What is
+        committed on the branch after a hand-in (say, files its checks left) is kept there
+        but not delivered."""
+        branch, _ = self.branch_of(task)
+        if task.commit_sha:
+            found = await git.run(
+                "rev-parse", "--verify", "--quiet", f"{task.commit_sha}^{{commit}}"
+            )
+            if found[0] == 0:
+                return found[1].strip()
+        return await self._tip(git, f"refs/heads/{branch}", f"the branch {branch}")
+
     async def diff(self, task: Task, *, stat: bool = False) -> str:
-        """The task's branch against the commit it started from, as `git diff` prints it
-        (plain: the text is the agent's, so colour is added by whoever shows it, after its
-        control characters are defused)."""
-        branch, base = self.branch_of(task)
+        """The task's delivered commit against the commit its branch started from, as
+        `git diff` prints it (plain: the text is the agent's, so colour is added by whoever
+        shows it, after its control characters are defused)."""
+        _, base = self.branch_of(task)
         git = self._git(task)
-        tip = await self._tip(git, f"refs/heads/{branch}", f"the branch {branch}")
+        tip = await self.delivered(git, task)
         options = ["--no-color", "--no-ext-diff", "--no-textconv"]
         if stat:
             options += ["--stat", "--patch"]
@@ -212,7 +254,7 @@ class Delivery:
         commit: str | None = None,
         epoch: int | None = None,
     ) -> Merged:
-        """Merge the task's branch (or `commit` on it) into its base branch. `epoch`: the merge
+        """Merge the task's delivered commit (or `commit`) into its base branch. `epoch`: the merge
         on checks of a VALIDATING task, which a conflict sends back for another attempt."""
         task = await self.coordinator.task(task_id)
         branch, _ = self.branch_of(task)
@@ -240,7 +282,7 @@ class Delivery:
         actor: str,
         epoch: int | None,
     ) -> Merged:
-        commit = commit or await self._tip(git, f"refs/heads/{branch}", f"the branch {branch}")
+        commit = commit or await self.delivered(git, task)
         base_ref = f"refs/heads/{base}"
         base_tip = await self._tip(git, base_ref, f"the base branch {base}")
         code, _, _ = await git.run("merge-base", "--is-ancestor", commit, base_tip)

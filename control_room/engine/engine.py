@@ -67,7 +67,7 @@ class Engine:
         )
         self.validation = ValidationRunner(
             coordinator, self.workspaces.handed_in, settings.check_timeout_seconds,
-            on_passed=self.delivery.merge_on_checks,
+            on_passed=self.delivery.merge_on_checks, after_checks=self.workspaces.checked,
         )  # fmt: skip
         self.notifier = Notifier(settings.notify_urls)
         # Notices come from this process's commits at once, and from other processes' (the CLI,

@@ -80,11 +80,13 @@ class ValidationRunner:
         dirs_of: DirsOf,
         timeout: float = 600.0,
         on_passed: OnPassed | None = None,
+        after_checks: Callable[[Task], Awaitable[None]] | None = None,
     ) -> None:
         self.coordinator = coordinator
         self.dirs_of = dirs_of
         self.timeout = timeout
         self.on_passed = on_passed
+        self.after_checks = after_checks  # before the verdict: what the checks left is kept
         self.loop = Loop("validation", self.TICK_SECONDS, self.step)
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         coordinator.registry.listeners.append(self._on_events)
@@ -120,6 +122,8 @@ class ValidationRunner:
             verdict = "passed" if passed else "failed"
             with contextlib.suppress(OSError), (run_dir / "report.log").open("a") as handle:
                 handle.write(f"\n--- Control Room: checks {verdict} ---\n{report}\n")
+        if self.after_checks is not None:
+            await self.after_checks(task)
         if passed and self.on_passed is not None and await self.on_passed(task):
             return
         try:

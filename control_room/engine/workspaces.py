@@ -72,6 +72,14 @@ class Workspaces:
             await self.delivery.collect_safely(workdir, task.id, task.agent_id)
         return workdir, run_dir
 
+    async def checked(self, task: Task) -> None:
+        """A handed-in task's checks ran in its worktree: what they left there (and anything
+        written since the hand-in) is kept aside (a commit under refs/control-room/kept/), so
+        nothing is lost, the branch stays as handed in and the worktree can be removed."""
+        workdir, _ = await self.dirs_of(task)
+        if self.delivery is not None and task.agent_id and self.delivery.is_worktree(workdir):
+            await self.delivery.collect_safely(workdir, task.id, task.agent_id, "after its checks")
+
     async def attempt_ended(self, run: Run, workdir: Path | None, outcome: str) -> None:
         """An attempt ended (`outcome`: how), its task not yet settled: its work is committed
         on the branch, where the next attempt continues."""
