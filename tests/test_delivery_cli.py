@@ -6,8 +6,13 @@ collected at hand-in); the commands run in a child process against the same data
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,3 +173,45 @@ def test_bad_delivery_settings_are_refused(tmp_path: Path, text: str, error: str
         "on-checks",
         "Bot <bot@example.com>",
     )
+
+
+async def test_diff_is_coloured_on_a_terminal_and_defuses_the_agents_control_characters(
+    setup: Setup,
+) -> None:
+    async with open_coordinator(setup.home) as coordinator:
+        evil = {"evil.txt": "title\x1b]0;pwned\x07 clear\x1b[2J end\n"}
+        task, _ = await task_with_branch(coordinator, setup.home, setup.project, evil)
+    code, out = await asyncio.to_thread(on_a_terminal, setup.home, "task", "diff", task.id)
+    assert code == 0
+    shown = out.decode()
+    assert "\x1b[32m+title" in shown, "added lines in green on a terminal"
+    escapes = re.findall(r"\x1b\[[0-9;]*m|\x1b", shown)
+    assert set(escapes) <= {"\x1b[1m", "\x1b[36m", "\x1b[32m", "\x1b[31m", "\x1b[0m"}, escapes
+    assert "\x07" not in shown and "\ufffd]0;pwned\ufffd" in shown
+
+
+def on_a_terminal(home: Home, *args: str) -> tuple[int, bytes]:
+    """The console script with its stdout on a pseudo-terminal: (exit code, what it printed)."""
+    script = Path(sys.executable).with_name("control-room")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
+    env["CONTROL_ROOM_HOME"] = str(home.root)
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [str(script), *args], stdout=follower, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        os.close(follower)
+        out = b""
+        while chunk := _read(leader):
+            out += chunk
+        return process.wait(timeout=60), out
+    finally:
+        os.close(leader)
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the writer closed
+        return b""
