@@ -3,13 +3,11 @@
 - `collect`: at hand-in, and whenever an attempt ends, everything in the attempt's worktree is
   committed on the task's branch (`git add -A`, so .gitignore is respected) as the configured
   author, without hooks or signing, and the commit is recorded on the task and the run.
-- `diff`: the task's branch against the commit it started from.
-- `merge`: the branch into its base branch, never touching uncommitted work of the operator.
-  The merge is computed without a working tree (`git merge-tree --write-tree`); a conflict
-  changes nothing and names the files. The merge commit (`git commit-tree`) then becomes the
-  base branch: by a fast-forward of the checkout when the base branch is checked out (refused
-  when that checkout has uncommitted changes), else by `git update-ref` against the expected
-  old value, so nobody's concurrent move of the branch is overwritten.
+  What appears after a collected hand-in (files its checks left) is kept aside under
+  refs/control-room/kept/, not on the branch.
+- `diff`: the task's delivered commit against the commit its branch started from.
+- `merge`: that commit into the base branch, never touching uncommitted work of the operator
+  (engine/merging.py); recorded as the task's `merged_commit`, or a `merge_conflict`.
 - `push`: the branch to the configured remote.
 
 Every git call is an argv list with a time limit (engine/git.py).
@@ -22,10 +20,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from control_room.config import Settings
 from control_room.domain import Conflict, ControlRoomError, Status, Task
 from control_room.engine.git import Git, GitError
+from control_room.engine.merging import NO_SIGNING, DirtyCheckout, merge_into
 from control_room.engine.service import Coordinator
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ PUSH_SECONDS = 120.0
 COLLECT_SECONDS = 300.0  # `git add --all` of a large worktree
 HANDED_IN = (Status.VALIDATING, Status.COMPLETED)
 BUSY = (Status.CLAIMED, Status.IN_PROGRESS, Status.VALIDATING)
-NO_SIGNING = ("-c", "commit.gpgsign=false")
 
 
 class DeliveryError(Conflict):
@@ -292,36 +291,18 @@ class Delivery:
                     task.id, base_tip, commit, actor
                 )
             return Merged(task, task.merged_commit or base_tip, already=True)
-        checkout = await self._checkout_of(git, base)
-        if checkout is not None:
-            dirty = await git.at(checkout)("status", "--porcelain", "--untracked-files=no")
-            if dirty:
-                raise DeliveryError(
-                    f"{base} is checked out in {checkout} with uncommitted changes: commit or "
-                    f"stash them, then merge {task.id} again (nothing was changed)"
-                )
-        code, out, err = await git.run(
-            "merge-tree", "--write-tree", "--name-only", "--no-messages", base_tip, commit
-        )
-        if code == 1:
-            files = tuple(dict.fromkeys(line for line in out.splitlines()[1:] if line.strip()))
-            await self._conflict(task, branch, base, files, actor, epoch)
-        if code != 0:
-            raise GitError(f"git merge-tree failed: {err.strip() or out.strip()}")
-        tree = out.splitlines()[0].strip()
         message = f"Merge {branch} into {base}\n\n{commit_message(task, 'merge', task.summary)}"
-        merged = await git(
-            "commit-tree", tree, "-p", base_tip, "-p", commit, "-m", message, env=self.env
-        )
-        if checkout is not None:
-            # A fast-forward of the clean checkout to the merge commit: files and branch move
-            # together, and git refuses (changing nothing) if it would overwrite a file.
-            await git.at(checkout)("merge", "--ff-only", "--quiet", merged, env=self.env)
-        else:
-            await git("update-ref", "-m", f"control-room: merge {branch}", base_ref, merged,
-                      base_tip, env=self.env)  # fmt: skip
-        task = await self.coordinator.registry.record_merge(task.id, merged, commit, actor)
-        return Merged(task, merged, checkout=checkout)
+        try:
+            outcome = await merge_into(git, base, base_tip, commit, message, self.env)
+        except DirtyCheckout as dirty:
+            raise DeliveryError(
+                f"{base} is checked out in {dirty.checkout} with uncommitted changes: commit or "
+                f"stash them, then merge {task.id} again (nothing was changed)"
+            ) from None
+        if outcome.merged is None:
+            await self._conflict(task, branch, base, outcome.conflicts, actor, epoch)
+        task = await self.coordinator.registry.record_merge(task.id, outcome.merged, commit, actor)
+        return Merged(task, outcome.merged, checkout=outcome.checkout)
 
     async def _conflict(
         self,
@@ -331,8 +312,8 @@ class Delivery:
         files: tuple[str, ...],
         actor: str,
         epoch: int | None,
-    ) -> None:
-        named = ", ".join(files) or "(unnamed files)"
+    ) -> NoReturn:
+        named = ", ".join(files)
         feedback = (
             f"Merging {branch} into {base} conflicts in: {named}. {base} changed since this "
             f"task's branch started; your worktree has the branch: merge {base} into it (or "
@@ -342,16 +323,6 @@ class Delivery:
         raise MergeConflict(
             f"{task.id}: {branch} conflicts with {base} in {named}; nothing was changed", files
         )
-
-    async def _checkout_of(self, git: Git, branch: str) -> Path | None:
-        """The worktree (the main one or another) where `branch` is checked out, if any."""
-        path: Path | None = None
-        for line in (await git("worktree", "list", "--porcelain")).splitlines():
-            if line.startswith("worktree "):
-                path = Path(line.removeprefix("worktree "))
-            elif line == f"branch refs/heads/{branch}" and path is not None:
-                return path
-        return None
 
     async def merge_on_checks(self, task: Task) -> bool:
         """With merge = "on-checks": merge a VALIDATING task whose checks just passed, before
