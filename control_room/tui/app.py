@@ -65,8 +65,8 @@ class ControlRoomApp(App[None]):
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Kill agent", id="kill-agent"),
-        Binding("d", "diff", "Diff", id="diff"),
-        Binding("m", "merge", "Merge", id="merge"),
+        Binding("d", "diff", "Diff", id="diff", show=False),  # in help (?): the footer is full
+        Binding("m", "merge", "Merge", id="merge", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("t", "next_theme", "Theme", id="theme"),
         Binding("question_mark", "help", "Help", id="help"),
