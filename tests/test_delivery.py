@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from control_room.config import Settings
+from control_room.config import Home, Settings
 from control_room.domain import Status, Task
-from control_room.engine import Coordinator
+from control_room.engine import Coordinator, init_home, open_coordinator
+from control_room.engine.delivery import Delivery
 from control_room.engine.workspaces import Workspaces
 from control_room.engine.worktrees import Uncommitted, Worktrees
 from tests.conftest import run_cli
@@ -267,3 +268,31 @@ async def test_failed_checks_keep_the_work_and_what_checks_leave_is_kept_aside(
     assert git(project, "rev-parse", "main^2") == done.commit_sha
     assert merged_task.merged_commit == git(project, "rev-parse", "main")
     assert not (project / "check-artifact.txt").exists()
+
+
+async def test_an_agent_that_commits_by_itself_is_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_git_identity(monkeypatch, tmp_path / "home")
+    project = make_project(tmp_path)
+    home = Home(tmp_path / "data")
+    await init_home(home)
+    async with open_coordinator(home) as c:
+        task = await c.add_task({"title": "Self-committing"})
+        delivery = Delivery(c, project=project, worktrees_root=home.worktrees)
+        workspaces = Workspaces(c, project, Worktrees(project, home.worktrees), "always", delivery)
+        workdir, _ = await workspaces.prepare(task.id, 1)
+        (workdir / "own.txt").write_text("committed by the agent\n")
+        git(workdir, "add", "own.txt")
+        git(workdir, "commit", "-qm", "the agent's own commit")
+        (workdir / "more.txt").write_text("and left uncommitted\n")
+        done = await delivery.collect(workdir, task.id, None)
+        events = await c.events(task_id=task.id)
+    assert done.commit_sha == git(workdir, "rev-parse", "HEAD")
+    assert git(workdir, "log", "--format=%s", "-2").splitlines() == [
+        f"{task.id}: Self-committing", "the agent's own commit",
+    ]  # fmt: skip
+    assert git(workdir, "status", "--porcelain") == ""
+    assert [e.message for e in events if e.kind == "committed"] == [
+        f"{done.commit_sha[:12]} on control-room/{task.id} (hand-in: 1 changed file(s) committed)"
+    ]
