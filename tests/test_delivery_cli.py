@@ -13,6 +13,7 @@ import pty
 import re
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from control_room.config import Home, load_settings
 from control_room.domain import InvalidInput, Task
 from control_room.engine import init_home, open_coordinator
+from control_room.engine.git import Git, GitError
 from tests.conftest import run_cli
 from tests.delivery_repo import commit_on_main, git, make_project, no_git_identity, task_with_branch
 
@@ -215,3 +217,36 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # EIO: the writer closed
         return b""
+
+
+async def test_a_git_command_past_its_limit_is_stopped_with_what_it_started(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bin").mkdir()
+    hang = tmp_path / "bin" / "git-hang"  # `git hang` runs it
+    child = tmp_path / "child.pid"
+    hang.write_text(
+        f"#!{sys.executable}\nimport pathlib, subprocess, time\n"
+        f"p = subprocess.Popen(['sleep', '300'])\n"
+        f"pathlib.Path({str(child)!r}).write_text(str(p.pid))\ntime.sleep(300)\n"
+    )
+    hang.chmod(0o755)
+    git = Git(tmp_path, timeout=1.0)
+    git.env["PATH"] = f"{hang.parent}:{git.env['PATH']}"
+    started = time.monotonic()
+    with pytest.raises(GitError, match="took longer than 1 s"):
+        await git("hang")
+    assert time.monotonic() - started < 10
+    pid = int(child.read_text())
+    deadline = time.monotonic() + 10
+    while _running(pid):
+        assert time.monotonic() < deadline, "what git started was left running"
+        await asyncio.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

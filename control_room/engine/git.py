@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -60,8 +61,8 @@ class Git:
         try:
             out, err = await asyncio.wait_for(process.communicate(), limit)
         except (TimeoutError, asyncio.CancelledError) as stopped:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # git and what it started (ssh, hooks)
             await asyncio.shield(process.wait())
             if isinstance(stopped, asyncio.CancelledError):
                 raise
