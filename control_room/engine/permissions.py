@@ -166,6 +166,11 @@ class PermissionDesk:
     async def inbox(self) -> list[InboxItem]:
         return await self.coordinator.registry.inbox()
 
+    async def agent_ended(self, agent_id: str, outcome: str) -> None:
+        """Deny what an ended agent was still waiting for: it left the inbox with its agent."""
+        reason = f"the agent {outcome}"
+        await self.coordinator.registry.close_permissions(agent_id, reason, "supervisor")
+
     async def record_denials(
         self, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]
     ) -> int:

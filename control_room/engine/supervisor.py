@@ -216,6 +216,8 @@ class Supervisor:
             )  # fmt: skip
         finally:
             self.attempts.pop(attempt.run.agent_id, None)
+        with contextlib.suppress(ControlRoomError):
+            await self.coordinator.permissions.agent_ended(run.agent_id, outcome)
         if attempt.workdir is not None:
             try:
                 task = await self.coordinator.task(run.task_id)

@@ -107,6 +107,20 @@ def answer(
     return after
 
 
+def close_pending(tx: Tx, agent_id: str, reason: str, actor: str) -> int:
+    """Deny what the agent still waits for (it has ended: nobody is left to tell)."""
+    ids = [row[0] for row in tx.conn.execute(psql.PENDING_OF_AGENT, (agent_id,))]
+    for request_id in ids:
+        values = {
+            "id": request_id, "status": DENIED, "always": 0, "reason": reason, "now": tx.now,
+            "actor": actor,
+        }  # fmt: skip
+        tx.conn.execute(psql.ANSWER_REQUEST, values)
+        r = _get(tx, request_id)
+        _log(tx, "permission_denied", actor, r, f"{describe(r.tool, r.input)}: {reason}")
+    return len(ids)
+
+
 def record_denials(tx: Tx, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]) -> int:
     """Claude Code's own `permission_denials` (from its final result) as `tool_denied` events,
     except those already recorded as answered requests. Returns how many were recorded."""

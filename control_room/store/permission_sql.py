@@ -36,6 +36,7 @@ TASK_OF_AGENT = """
             AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1),
         (SELECT r.task_id FROM runs r WHERE r.agent_id = :agent AND r.ended_at IS NULL))
 """
+PENDING_OF_AGENT = "SELECT id FROM permission_requests WHERE agent_id = ? AND status = 'PENDING'"
 AGENT_STATUS = "SELECT status FROM agents WHERE agent_id = ?"
 TOOL_USE_IDS = "SELECT tool_use_id FROM permission_requests WHERE agent_id = ?"
 

@@ -50,6 +50,11 @@ class PermissionStore:
             lambda tx: permission_ops.answer(tx, request_id, allow, always, reason, actor)
         )
 
+    async def close_permissions(self, agent_id: str, reason: str, actor: str) -> int:
+        return await self._write(
+            lambda tx: permission_ops.close_pending(tx, agent_id, reason, actor)
+        )
+
     async def record_denials(
         self, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]
     ) -> int:
