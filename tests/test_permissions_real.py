@@ -58,3 +58,36 @@ def test_a_real_agent_edits_its_worktree_and_asks_for_bash_which_the_cli_allows(
         assert (answer["actor"], answer["data"]["always"]) == ("operator", False)
         assert "checks_passed" in kinds
         assert not [i for i in world.inbox() if i["kind"] == "permission"]
+
+
+def test_a_denial_reaches_the_model_with_its_reason(tmp_path: Path) -> None:
+    with real_claude_world(tmp_path, agent_script()) as world:
+        task_id = _add_task(world)
+        item = world.permission()
+        denied = world.ok("permission", "deny", item["id"], "--reason", "not on this machine")
+        assert denied.rstrip().endswith("denied (not on this machine)")
+        world.wait(lambda: len(world.tool_results()) >= 3, what="the Bash result")
+        told = world.tool_results()[2]
+        assert "The operator denied permission to use Bash: not on this machine" in told
+        again = world.cli("permission", "allow", item["id"])
+        assert again.returncode == 1 and "already answered (denied by operator)" in again.stderr
+        assert again.stderr.count("\n") == 1, "one line, no traceback"
+        world.status_is(task_id, "COMPLETED")
+        (event,) = _events(world, task_id, "permission_denied")
+        assert (event["actor"], event["data"]["reason"]) == ("operator", "not on this machine")
+
+
+def test_an_unanswered_request_is_denied_after_the_configured_time(tmp_path: Path) -> None:
+    with real_claude_world(tmp_path, agent_script(), permission_timeout_seconds="2") as world:
+        task_id = _add_task(world)
+        world.permission()
+        started = time.monotonic()
+        world.wait(lambda: _events(world, task_id, "permission_denied"), what="the timeout")
+        assert time.monotonic() - started < 30
+        world.wait(lambda: len(world.tool_results()) >= 3, what="the Bash result")
+        told = world.tool_results()[2]
+        assert "Permission to use Bash was denied" in told and "within 2 s (timed out)" in told
+        (event,) = _events(world, task_id, "permission_denied")
+        assert event["actor"] == "timeout"
+        assert not [i for i in world.inbox() if i["kind"] == "permission"]
+        world.status_is(task_id, "COMPLETED")

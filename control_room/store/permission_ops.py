@@ -84,7 +84,7 @@ def answer(
     if not before.pending:
         by = f" by {before.answered_by}" if before.answered_by else ""
         raise Conflict(
-            f"permission request {request_id} was already answered ({before.status}{by})"
+            f"permission request {request_id} was already answered ({before.status.lower()}{by})"
         )
     agent = tx.conn.execute(psql.AGENT_STATUS, (before.agent_id,)).fetchone()
     if agent is None or agent[0] != "ACTIVE":
