@@ -146,9 +146,7 @@ def _configure(home: Path, settings: dict[str, str]) -> None:
 
 
 @contextmanager
-def real_claude_world(
-    folder: Path, script: Script, **agents: str
-) -> Iterator[RealWorld]:
+def real_claude_world(folder: Path, script: Script, **agents: str) -> Iterator[RealWorld]:
     """`agents`: [agents] settings to change beyond the binary's path (TOML values)."""
     project = folder / "project"
     project.mkdir()

@@ -25,9 +25,11 @@ from tests.serving import Running, running_server
 @asynccontextmanager
 async def agent_client(server: Running, token: str) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
-        async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as c:
-            yield c
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as c,
+    ):
+        yield c
 
 
 async def ask(client: Client, command: str) -> tuple[dict[str, Any], int]:
