@@ -135,6 +135,18 @@ class RealWorld:
         return tool_results(self.model.requests[-1]) if self.model.requests else []
 
 
+def make_project(folder: Path) -> Path:
+    """A git repository whose check (CHECK_COMMAND) wants greeting.txt changed."""
+    project = folder / "project"
+    project.mkdir()
+    git("init", "-q", "-b", "main", cwd=project)
+    (project / "greeting.txt").write_text("hello\n")
+    (project / "check.py").write_text(CHECK)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "start", cwd=project)
+    return project
+
+
 def _configure(home: Path, settings: dict[str, str]) -> None:
     """The default config with `key = value` lines of [agents] replaced."""
     config = home / "control-room.toml"
@@ -148,13 +160,7 @@ def _configure(home: Path, settings: dict[str, str]) -> None:
 @contextmanager
 def real_claude_world(folder: Path, script: Script, **agents: str) -> Iterator[RealWorld]:
     """`agents`: [agents] settings to change beyond the binary's path (TOML values)."""
-    project = folder / "project"
-    project.mkdir()
-    git("init", "-q", "-b", "main", cwd=project)
-    (project / "greeting.txt").write_text("hello\n")
-    (project / "check.py").write_text(CHECK)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "-m", "start", cwd=project)
+    project = make_project(folder)
     home = folder / "data"
     assert run_cli("init", data_dir=home).returncode == 0
     _configure(home, {"claude_binary": json.dumps(str(CLAUDE)), **agents})
