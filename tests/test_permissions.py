@@ -18,7 +18,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from control_room.domain import Status
 from control_room.engine import Coordinator
+from control_room.engine.notify import Notifier
 from control_room.server import openapi
+from tests.hooks import Hook
 from tests.serving import Running, running_server
 
 
@@ -193,3 +195,27 @@ def test_the_openapi_document_lists_the_inbox_and_answers() -> None:
     for verb in ("allow", "deny"):
         operation = paths[f"/api/permissions/{{request_id}}/{verb}"]["post"]
         assert operation["security"] == [{"bearer": []}] and "409" in operation["responses"]
+
+
+async def test_a_permission_request_is_notified_like_an_approval(
+    coordinator: Coordinator, new_agent: Any, hook: Hook
+) -> None:
+    notifier = Notifier([hook.url])
+    coordinator.registry.listeners.append(notifier.on_events)
+    task = await coordinator.add_task({"title": "deploy"})
+    agent = await new_agent("asker")
+    await coordinator.claim(agent, task.id)
+    asking = asyncio.create_task(
+        coordinator.permissions.ask(agent, "Bash", {"command": "make deploy\x1b[2J"})
+    )
+    (request,) = await until(lambda: coordinator.permissions.pending(task.id))
+    await notifier.step()
+    (sent,) = hook.received
+    assert sent["title"] == f"Control Room: task {task.id} asks for permission"
+    assert f"Agent {agent} on task {task.id}" in sent["message"]
+    assert "Bash: make deploy [2J" in sent["message"], "control characters are dropped"
+    assert f"control-room permission allow {request.id}" in sent["message"]
+    await coordinator.permissions.answer(request.id, False, reason="not today")
+    assert json.loads(await asyncio.wait_for(asking, 10))["behavior"] == "deny"
+    await notifier.step()
+    assert len(hook.received) == 1, "answers are not notified"

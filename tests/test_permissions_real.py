@@ -33,6 +33,8 @@ def test_a_real_agent_edits_its_worktree_and_asks_for_bash_which_the_cli_allows(
         item = world.permission()
         assert (item["task"], item["summary"]) == (task_id, f"Bash: {CHECK_COMMAND}")
         assert item["agent"] and item["since"] > 0 and item["id"].isdigit()
+        listed = world.ok("inbox")
+        assert "permission" in listed and f"Bash: {CHECK_COMMAND}" in listed
         shown = world.ok("task", "show", task_id)
         assert f"waiting for permission: request {item['id']}: Bash: {CHECK_COMMAND}" in shown
         # The file was written in the agent's worktree before Bash was asked for, unasked.

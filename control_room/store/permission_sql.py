@@ -1,7 +1,4 @@
-"""The SQL of permission requests and of the operator's inbox (schema: sql.MIGRATIONS).
-
-The inbox is one query per kind of item, each giving (id, task, agent, summary, since); a new
-kind is one more entry in INBOX_SOURCES (and, where it needs one, a summary function)."""
+"""The SQL of permission requests (schema: sql.MIGRATIONS)."""
 
 from __future__ import annotations
 
@@ -39,28 +36,3 @@ TASK_OF_AGENT = """
 PENDING_OF_AGENT = "SELECT id FROM permission_requests WHERE agent_id = ? AND status = 'PENDING'"
 AGENT_STATUS = "SELECT status FROM agents WHERE agent_id = ?"
 TOOL_USE_IDS = "SELECT tool_use_id FROM permission_requests WHERE agent_id = ?"
-
-INBOX_SOURCES: dict[str, str] = {
-    "approval": """
-        SELECT t.task_id AS id, t.task_id AS task, NULL AS agent,
-            t.title || CASE WHEN t.reason != '' THEN ' (' || t.reason || ')' ELSE '' END
-                AS summary,
-            coalesce(t.updated_at, t.created_at) AS since
-        FROM tasks t WHERE t.status = 'AWAITING_APPROVAL'
-    """,
-    "blocked": """
-        SELECT t.task_id AS id, t.task_id AS task,
-            (SELECT e.agent_id FROM events e WHERE e.task_id = t.task_id AND e.kind = 'blocked'
-                ORDER BY e.id DESC LIMIT 1) AS agent,
-            t.title || ': ' || t.reason AS summary,
-            coalesce(t.updated_at, t.created_at) AS since
-        FROM tasks t WHERE t.status = 'BLOCKED'
-    """,
-    # only requests whose agent is still there: an ended agent's request has nobody to answer
-    "permission": """
-        SELECT CAST(p.id AS TEXT) AS id, p.task_id AS task, p.agent_id AS agent,
-            p.tool AS tool, p.input AS input, p.created_at AS since
-        FROM permission_requests p JOIN agents a ON a.agent_id = p.agent_id
-        WHERE p.status = 'PENDING' AND a.status = 'ACTIVE'
-    """,
-}

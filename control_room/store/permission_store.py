@@ -1,5 +1,5 @@
-"""The SQLite registry's permission requests and inbox: a part of SqliteRegistry (mixed in),
-kept apart so the registry's main module stays small."""
+"""The SQLite registry's permission requests and the operator's inbox (store/inbox_sql.py): a
+part of SqliteRegistry (mixed in), kept apart so the registry's main module stays small."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from control_room.domain import NotFound
-from control_room.domain.permissions import InboxItem, PermissionRequest, describe
-from control_room.store import permission_ops
+from control_room.domain.permissions import InboxItem, PermissionRequest
+from control_room.store import inbox_sql, permission_ops
 from control_room.store import permission_sql as psql
 from control_room.store.tx import Tx
 
@@ -22,9 +22,8 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def _summary(kind: str, row: sqlite3.Row) -> str:
-    if kind == "permission":
-        return describe(row["tool"], row["input"])
-    return _one_line(row["summary"] or "")
+    special = inbox_sql.SUMMARIES.get(kind)
+    return special(row) if special else _one_line(row["summary"] or "")
 
 
 class PermissionStore:
@@ -84,7 +83,7 @@ class PermissionStore:
     async def inbox(self) -> list[InboxItem]:
         """Everything waiting for the operator, oldest first."""
         items = []
-        for kind, query in psql.INBOX_SOURCES.items():
+        for kind, query in inbox_sql.INBOX_SOURCES.items():
             for row in await self._fetch(query):
                 items.append(
                     InboxItem(
