@@ -60,6 +60,9 @@ def test_a_real_agent_edits_its_worktree_and_asks_for_bash_which_the_cli_allows(
         assert (answer["actor"], answer["data"]["always"]) == ("operator", False)
         assert "checks_passed" in kinds
         assert not [i for i in world.inbox() if i["kind"] == "permission"]
+        (config,) = (world.home / "runs").glob("*/1/mcp.json")
+        server = json.loads(config.read_text())["mcpServers"]["control-room"]
+        assert server["timeout"] == (600 + 60) * 1000, "tool calls may outwait a request"
 
 
 def test_a_denial_reaches_the_model_with_its_reason(tmp_path: Path) -> None:
