@@ -1,12 +1,12 @@
 """The notifier: tells the operator, through apprise, when a task needs a person.
 
 `Notifier.on_events` is a registry listener: a task that starts AWAITING_APPROVAL, becomes
-BLOCKED or FAILED, or whose agent asks for a permission, is queued for every URL of
-`[notify] urls` (json://, ntfys://, mailto://, slack://, ... any apprise URL). `loop`
-("notifier") sends what is queued, several waiting notices as one message per URL; a URL that
-fails keeps its notices for the next run, and the failure shows as the loop's last error. Task
-and agent text is untrusted: control characters go and long text is cut. URLs hold secrets:
-they are never logged, and errors show them masked.
+BLOCKED or FAILED is queued for every URL of `[notify] urls` (json://, ntfys://, mailto://,
+slack://, ... any apprise URL). `loop` ("notifier") sends what is queued, several waiting notices
+as one message per URL; a URL that fails keeps its notices for the next run, and the failure
+shows as the loop's last error. Task and agent text is untrusted: control characters go and long
+text is cut. URLs hold secrets: they are never logged, and errors show them masked.
+An agent's permission request (`permission_requested`) is notified the same way.
 """
 
 from __future__ import annotations
