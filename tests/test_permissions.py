@@ -20,6 +20,7 @@ from control_room.domain import Status
 from control_room.engine import Coordinator
 from control_room.engine.notify import Notifier
 from control_room.server import openapi
+from tests.conftest import run_cli
 from tests.hooks import Hook
 from tests.serving import Running, running_server
 
@@ -219,3 +220,18 @@ async def test_a_permission_request_is_notified_like_an_approval(
     assert json.loads(await asyncio.wait_for(asking, 10))["behavior"] == "deny"
     await notifier.step()
     assert len(hook.received) == 1, "answers are not notified"
+
+
+def test_the_cli_refuses_bad_answers_in_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    assert run_cli("inbox", data_dir=home).stdout.startswith("the inbox is empty")
+    assert json.loads(run_cli("inbox", "--json", data_dir=home).stdout) == []
+    for args, message in (
+        (("permission", "allow", "abc"), "'abc' is not a permission request id"),
+        (("permission", "deny", "7", "--reason", "no"), "no permission request 7"),
+        (("permission", "grant", "7"), "invalid choice: 'grant'"),
+    ):
+        result = run_cli(*args, data_dir=home)
+        assert result.returncode in (1, 2) and message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1

@@ -58,11 +58,15 @@ async def test_a_key_on_the_screen_allows_a_real_agents_request(
                 return bool(app.pending.requests)
 
             await until(pilot, asking, within=120)
-            await pilot.pause(0.3)
-            status = str(app.status.render())
-            assert "inbox 1" in status and "permission 1 (p)" in status
-            title = app.tasks.get_cell(task.id, "title")
-            assert str(title).startswith("waiting for permission · Greet the world")
+
+            async def shown() -> bool:
+                status = str(app.status.render())
+                title = str(app.tasks.get_cell(task.id, "title"))
+                return "inbox 1  permission 1 (p)" in status and title.startswith(
+                    "waiting for permission · Greet the world"
+                )
+
+            await until(pilot, shown)
             await pilot.press("p")
             await until(pilot, lambda: _dialog_open(app))
             await pilot.press("y")
