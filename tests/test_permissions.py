@@ -235,3 +235,27 @@ def test_the_cli_refuses_bad_answers_in_one_line(tmp_path: Path) -> None:
         result = run_cli(*args, data_dir=home)
         assert result.returncode in (1, 2) and message in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1
+
+
+async def test_what_an_ended_agent_waited_for_is_closed(
+    coordinator: Coordinator, new_agent: Any
+) -> None:
+    task = await coordinator.add_task({"title": "ends"})
+    agent = await new_agent("leaver")
+    await coordinator.claim(agent, task.id)
+    asking = asyncio.create_task(coordinator.permissions.ask(agent, "WebSearch", {"query": "x"}))
+    (request,) = await until(lambda: coordinator.permissions.pending(task.id))
+    other = await new_agent("bystander")
+    await coordinator.permissions.agent_ended(other, "exited")
+    assert (await coordinator.permissions.get(request.id)).pending, "only its own requests"
+    await coordinator.permissions.agent_ended(agent, "exited")
+    closed = await coordinator.permissions.get(request.id)
+    assert (closed.status, closed.answered_by, closed.reason) == (
+        "DENIED",
+        "supervisor",
+        "the agent exited",
+    )
+    told = json.loads(await asyncio.wait_for(asking, 10))
+    assert told == {
+        "behavior": "deny", "message": "Permission to use WebSearch was denied: the agent exited."
+    }  # fmt: skip

@@ -52,7 +52,7 @@ def claude_answer(r: PermissionRequest, tool_input: dict[str, Any]) -> str:
     """The text Claude Code takes from a permission prompt tool."""
     if r.status == ALLOWED:
         return json.dumps({"behavior": "allow", "updatedInput": tool_input})
-    if r.answered_by == "timeout":
+    if r.answered_by in ("timeout", "supervisor", "agent"):  # not a person's answer
         message = f"Permission to use {r.tool} was denied: {r.reason}."
     else:
         message = f"The operator denied permission to use {r.tool}: {r.reason}"
@@ -168,8 +168,9 @@ class PermissionDesk:
 
     async def agent_ended(self, agent_id: str, outcome: str) -> None:
         """Deny what an ended agent was still waiting for: it left the inbox with its agent."""
-        reason = f"the agent {outcome}"
-        await self.coordinator.registry.close_permissions(agent_id, reason, "supervisor")
+        if any(r.agent_id == agent_id for r in await self.pending()):  # mostly none: no write
+            reason = f"the agent {outcome}"
+            await self.coordinator.registry.close_permissions(agent_id, reason, "supervisor")
 
     async def record_denials(
         self, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]
