@@ -65,7 +65,7 @@ class ControlRoomApp(App[None]):
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Kill agent", id="kill-agent"),
-        Binding("p", "permissions", "Permissions", id="permissions"),
+        Binding("p", "permissions", "Permissions", id="permissions", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("t", "next_theme", "Theme", id="theme"),
         Binding("question_mark", "help", "Help", id="help"),
