@@ -7,12 +7,14 @@ from typing import Any
 
 from control_room.domain import InvalidInput
 from control_room.domain import specs as check
+from control_room.domain.permissions import PERMISSION_MODES
 from control_room.domain.priority import parse_priority
 from control_room.domain.routing import DEFAULT_AGENT_TYPES, AgentType, RoutingRules
 
 RUNTIMES = ("claude-code", "anthropic", "command")
 ROUTING_KEYS = ("spawn_priorities", "approval_types", "max_running", "budget_usd", "default_agent")
 AGENT_KEYS = ("name", "runtime", "capabilities", "command", "prompt_via", "model", "max_turns")
+CLAUDE_KEYS = ("allowed_tools", "disallowed_tools", "permission_mode", "extra_args")
 
 
 def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
@@ -71,7 +73,7 @@ def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
         label = f"agent_types[{number}]"
         if not isinstance(table, dict):
             raise InvalidInput(where(label), "expected a table")
-        unknown = sorted(set(table) - set(AGENT_KEYS))
+        unknown = sorted(set(table) - set(AGENT_KEYS) - set(CLAUDE_KEYS))
         if unknown:
             raise InvalidInput(where(f"{label}.{unknown[0]}"), "unknown setting")
         try:
@@ -92,5 +94,29 @@ def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
             raise InvalidInput(where(f"{label}.command"), "the command runtime needs a command")
         if prompt_via not in ("stdin", "file"):
             raise InvalidInput(where(f"{label}.prompt_via"), "use stdin or file")
-        found.append(AgentType(name, runtime, capabilities, command, prompt_via, model, turns))
+        claude = claude_options(where, label, table)
+        found.append(
+            AgentType(name, runtime, capabilities, command, prompt_via, model, turns, **claude)
+        )
     return tuple(found)
+
+
+def claude_options(where: Any, label: str, table: dict[str, Any]) -> dict[str, Any]:
+    """The claude-code permission settings given in `table` (lists of strings, one mode)."""
+    found: dict[str, Any] = {}
+    for key in ("allowed_tools", "disallowed_tools", "extra_args"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(
+                isinstance(item, str) and item.strip() for item in value
+            ):
+                raise InvalidInput(where(f"{label}.{key}"), "must be a list of non-empty strings")
+            found[key] = tuple(value)
+    if "permission_mode" in table:
+        mode = table["permission_mode"]
+        if mode not in PERMISSION_MODES:
+            raise InvalidInput(
+                where(f"{label}.permission_mode"), f"use one of {', '.join(PERMISSION_MODES)}"
+            )
+        found["permission_mode"] = mode
+    return found

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import render
+from control_room.cli import inbox, render
 from control_room.cli.importer import read_task_file
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput
@@ -45,6 +45,8 @@ async def run(args: argparse.Namespace) -> int:
             return await AGENT_COMMANDS[args.agent_command](coordinator, args)
         if args.command == "events":
             return await events(coordinator, args)
+        if args.command in ("inbox", "permission"):
+            return await inbox.run(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -167,10 +169,14 @@ async def task_show(coordinator: Coordinator, args: argparse.Namespace) -> int:
         while page:
             history += page
             page = await coordinator.events(after=page[-1].id, task_id=task.id)
-        print(render.as_json(task.to_dict() | {"events": [e.to_dict() for e in history]}))
+        waiting = [r.to_dict() for r in await coordinator.permissions.pending(task.id)]
+        extra = {"waiting_for_permission": waiting, "events": [e.to_dict() for e in history]}
+        print(render.as_json(task.to_dict() | extra))
         return 0
     recent = await coordinator.recent_events(SHOW_EVENTS + 1, task_id=task.id)
     print(render.task_details(task, recent[-SHOW_EVENTS:], time.time()))
+    for line in inbox.waiting_lines(await coordinator.permissions.pending(task.id)):
+        print(line)
     if len(recent) > SHOW_EVENTS:
         print(f"  (older events: control-room events --task {task.id} --limit 1000)")
     return 0

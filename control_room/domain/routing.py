@@ -28,6 +28,11 @@ class AgentType:
     prompt_via: str = "stdin"  # command runtime: "stdin" or "file" ({prompt_file} in command)
     model: str | None = None  # anthropic / claude-code: the model to ask for
     max_turns: int | None = None
+    # claude-code: None takes the [agents] default (see domain/permissions.py ClaudeSettings)
+    allowed_tools: tuple[str, ...] | None = None
+    disallowed_tools: tuple[str, ...] | None = None
+    permission_mode: str | None = None
+    extra_args: tuple[str, ...] | None = None
 
 
 DEVELOPMENT_LEAD = AgentType("development-lead", "claude-code", ("integration",))

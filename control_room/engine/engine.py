@@ -22,7 +22,12 @@ from control_room.engine.changes import RegistryWatcher
 from control_room.engine.loops import Loop
 from control_room.engine.notify import Notifier
 from control_room.engine.reconciler import Reconciler
-from control_room.engine.runtimes import ClaudeCodeRuntime, CommandRuntime, Runtime
+from control_room.engine.runtimes import (
+    ClaudeCodeRuntime,
+    CommandRuntime,
+    Runtime,
+    claude_settings,
+)
 from control_room.engine.service import Coordinator
 from control_room.engine.supervisor import RuntimeFactory, Supervisor
 from control_room.engine.validation import ValidationRunner
@@ -40,7 +45,10 @@ def runtime_factory(settings: Settings) -> RuntimeFactory:
             return CommandRuntime(kind.command, "file" if kind.prompt_via == "file" else "stdin")
         if kind.runtime == "anthropic":
             return AnthropicRuntime(kind.model or settings.anthropic_model, turns)
-        return ClaudeCodeRuntime(settings.claude_binary, turns, kind.model)
+        claude = claude_settings(kind, settings.claude)
+        return ClaudeCodeRuntime(
+            settings.claude_binary, turns, kind.model, claude, settings.permission_timeout_seconds
+        )
 
     return runtime_for
 
@@ -111,6 +119,7 @@ class Engine:
             self._poke("reconciler")
 
     def _registry_changed(self) -> None:
+        self.coordinator.permissions.wake()  # an answer from another process (the CLI)
         self._poke("assignment")
         self._poke("validation")
         self._poke("notifier")

@@ -28,6 +28,7 @@ from control_room.domain import specs as check
 from control_room.engine import tokens
 from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
+from control_room.engine.permissions import PermissionDesk
 from control_room.store import Registry
 
 MAX_EPOCH = 2**62
@@ -42,6 +43,7 @@ class Coordinator:
         self.lease_seconds = lease_seconds
         self.loops: list[Loop] = []  # the loops running in this process, for observers
         registry.listeners.append(self.bus.publish)
+        self.permissions = PermissionDesk(self)  # agents' permission requests, the inbox
 
     # -- tasks -----------------------------------------------------------------------------
 

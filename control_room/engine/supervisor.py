@@ -204,6 +204,11 @@ class Supervisor:
     ) -> Run:
         attempt.tail.drain()
         usage = attempt.tail.usage
+        run = attempt.run
+        with contextlib.suppress(ControlRoomError):  # Claude Code's own refusals, as events
+            await self.coordinator.permissions.record_denials(
+                run.agent_id, run.task_id, attempt.tail.denials
+            )
         try:
             run = await self.coordinator.end_run(
                 attempt.run.agent_id, code, outcome,
@@ -211,6 +216,8 @@ class Supervisor:
             )  # fmt: skip
         finally:
             self.attempts.pop(attempt.run.agent_id, None)
+        with contextlib.suppress(ControlRoomError):
+            await self.coordinator.permissions.agent_ended(run.agent_id, outcome)
         if attempt.workdir is not None:
             try:
                 task = await self.coordinator.task(run.task_id)

@@ -17,6 +17,7 @@ from typing_extensions import TypedDict
 
 from control_room.domain import Agent, ControlRoomError, Status, Task
 from control_room.engine import Coordinator
+from control_room.server.permission_tool import add_permission_tool
 
 Identify = Callable[[Context], Awaitable[Agent | None]]
 Connect = Callable[[Context, str, list[str]], Awaitable[Agent]]
@@ -196,4 +197,5 @@ def build_mcp(coordinator: Coordinator, identify: Identify, connect: Connect) ->
         agent = await me(ctx)
         return outcome(await run(coordinator.block(taskId, agent.id, epoch, reason)))
 
+    add_permission_tool(server, coordinator, me)
     return server

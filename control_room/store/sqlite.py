@@ -27,6 +27,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, run_ops, sql
+from control_room.store.permission_store import PermissionStore
 from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
@@ -46,7 +47,7 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry:
+class SqliteRegistry(PermissionStore):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(
