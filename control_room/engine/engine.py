@@ -24,6 +24,7 @@ from control_room.engine.notify import Notifier
 from control_room.engine.reconciler import Reconciler
 from control_room.engine.runtimes import ClaudeCodeRuntime, CommandRuntime, Runtime
 from control_room.engine.service import Coordinator
+from control_room.engine.start_failures import StartFailures
 from control_room.engine.supervisor import RuntimeFactory, Supervisor
 from control_room.engine.validation import ValidationRunner
 from control_room.engine.workspaces import Workspaces
@@ -88,6 +89,10 @@ class Engine:
                 workspaces=self.workspaces,
                 wall_clock_seconds=settings.wall_clock_seconds,
                 on_exit=lambda run: self._poke("assignment"),
+                start_failures=StartFailures(
+                    settings.start_backoff_seconds, settings.max_start_failures
+                ),
+                wake=lambda: self._poke("assignment"),
             )
             self.assigner = Assigner(coordinator, self.supervisor, settings.routing)
             self.reconciler = Reconciler(coordinator, self.supervisor, self.workspaces)
