@@ -34,7 +34,7 @@ _ESCAPES = re.compile(
     r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC ... BEL or ST (titles, hyperlinks)
     r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI (colours, cursor movement)
     r"|\x1b[PX^_][^\x1b]*\x1b\\"  # DCS, SOS, PM, APC strings
-    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+    r"|\x1b[ -/]*[0-~]"  # other escapes (charset choices, keypad modes, ...)
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
 
