@@ -16,6 +16,7 @@ from pathlib import Path
 from control_room.config import Home, Settings
 from control_room.domain import Event
 from control_room.domain.routing import AgentType
+from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
 from control_room.engine.changes import RegistryWatcher
@@ -150,7 +151,8 @@ class Engine:
         jobs = [asyncio.create_task(loop.run(), name=loop.name) for loop in self.loops]
         jobs.append(asyncio.create_task(self.watcher.run(), name="registry-watcher"))
         try:
-            yield self
+            with validators.engine_validates(self.home):  # `control-room mcp` stands back
+                yield self
         finally:
             await self._stop(jobs)
 
