@@ -90,6 +90,8 @@ async def test_a_killed_agent_is_released_within_2_s_and_respawned(tmp_path: Pat
         )
         done = await wait_for(lambda: status_is(c, task.id, "COMPLETED"), what="the second run")
         assert done.attempts == 1, "the killed attempt counted"
+        second = next(r for r in await c.runs() if r.attempt == 2)
+        await wait_for(lambda: ended(c, second.agent_id), what="the second run's exit")
         runs = await c.runs()
         assert [(r.attempt, r.exit_code) for r in runs] == [(1, -signal.SIGKILL), (2, 0)]
 
