@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from control_room.config import load_settings
 from tests.aider_venv import aider_python
 from tests.conftest import run_cli
 from tests.fake_openai import last_user_text, scripted_openai, whole_file
@@ -141,3 +142,20 @@ def test_aider_managed_completes_a_task_end_to_end(tmp_path: Path, aider: Path) 
     assert git(project, "show", f"{branch}:greeting.txt") == "hello, world"
     assert git(project, "log", "-1", "--format=%s", branch) == "Say hello to the world"
     assert (project / "greeting.txt").read_text() == "hello\n", "the operator's checkout untouched"
+
+
+def _readme_block(starting: str) -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index(f"```toml\n{starting}") + len("```toml\n")
+    return readme[start : readme.index("```", start)]
+
+
+def test_the_readme_agent_types_are_the_tested_ones(tmp_path: Path) -> None:
+    config = tmp_path / "control-room.toml"
+    config.write_text(_readme_block('[[agent_types]]\nname = "aider"'))
+    (aider_type,) = load_settings(config).routing.agent_types
+    assert aider_type.managed and aider_type.prompt_via == "file"
+    assert aider_type.command == ("aider", "--model", "sonnet", *AIDER_FLAGS[2:])
+    config.write_text(_readme_block('[[agent_types]]\nname = "codex"'))
+    (codex,) = load_settings(config).routing.agent_types
+    assert codex.managed and codex.command[:2] == ("codex", "exec") and codex.command[-1] == "-"
