@@ -10,10 +10,12 @@ from pathlib import Path
 
 from control_room.domain import Status
 from control_room.domain.routing import AgentType
-from control_room.engine import Coordinator
+from control_room.engine import Coordinator, processes
 from control_room.engine.managed import clean_output, output_tail
 from control_room.engine.prompt import BEGIN, build_prompt
 from tests.engine_world import ended, engine_world, settings_with, status_is, wait_for
+from tests.serving import running_server
+from tests.test_reconciler import sleeper
 from tests.test_routing import task
 from tests.test_worktrees import commit_file, git
 
@@ -119,3 +121,35 @@ async def test_a_managed_agent_keeps_its_lease_while_it_runs_and_hands_in_on_exi
 async def _later(c: Coordinator, task_id: str, than: float) -> bool:
     now = await c.task(task_id)
     return now.status is not Status.CLAIMED or (now.lease_expires_at or 0) > than
+
+
+async def test_an_adopted_managed_agent_keeps_its_lease_and_is_released_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    lease = 1.0
+    agent = sleeper()
+    try:
+        async with running_server(tmp_path / "before", 2 * lease) as before:  # ended since
+            c = before.coordinator
+            task = await c.add_task({"title": "left running", "priority": "P2"})
+            run, _ = await c.start_run(task.id, "managed", "command", (), tmp_path / "runs")
+            await c.run_process(run.agent_id, agent.pid, processes.identity(agent.pid), tmp_path)
+            await c.claim(run.agent_id, task.id)
+            home = before.home
+        settings = settings_with(managed("work"), lease_seconds=lease)
+        async with engine_world(tmp_path, settings, home=home) as world:
+            c = world.coordinator
+            assert [e.kind for e in await c.events(task_id=task.id)][-1] == "agent_adopted"
+            mark = time.time()
+            await wait_for(lambda: _later(c, task.id, mark + lease), what="a renewal")
+            await wait_for(lambda: _later(c, task.id, mark + 3 * lease), what="more renewals")
+            assert (await c.task(task.id)).status is Status.CLAIMED, "renewed, not expired"
+            agent.kill()
+            await wait_for(lambda: ended(c, run.agent_id), what="the release")
+            released = await wait_for(lambda: status_is(c, task.id, "AVAILABLE"), what="release")
+            assert released.attempts == 1 and "exit code unknown" in released.reason
+            kinds = [e.kind for e in await c.events(task_id=task.id)]
+            assert "expired" not in kinds
+    finally:
+        agent.kill()
+        agent.wait()

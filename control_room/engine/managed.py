@@ -144,15 +144,19 @@ class Managed:
             coordinator, task.id, agent_id, claim.lease.epoch, workdir, project, await head(workdir)
         )
 
-    def keep_alive(self) -> None:
-        """Renew the lease every quarter of its time while the process lives."""
+    def keep_alive(self, *, at_once: bool = False) -> None:
+        """Renew the lease every quarter of its time while the process lives (`at_once`: first
+        right now, for a lease that has been left alone a while)."""
         if self._beating is None:
-            self._beating = asyncio.create_task(self._beat(), name=f"lease-{self.agent_id}")
+            beat = self._beat(at_once)
+            self._beating = asyncio.create_task(beat, name=f"lease-{self.agent_id}")
 
-    async def _beat(self) -> None:
+    async def _beat(self, at_once: bool) -> None:
         interval = max(0.05, self.coordinator.lease_seconds / 4)
         while True:
-            await asyncio.sleep(interval)
+            if not at_once:
+                await asyncio.sleep(interval)
+            at_once = False
             try:
                 await self.coordinator.heartbeat(self.task_id, self.agent_id, self.epoch)
             except ControlRoomError as error:  # cancelled, or the lease was lost: stop renewing
@@ -182,8 +186,7 @@ class Managed:
                     self.task_id, self.agent_id, self.epoch, summary, files, hours
                 )
             else:
-                exit_text = "exit code unknown" if code is None else outcome
-                reason = f"the agent {exit_text}" + (f"; its output ended:\n{tail}" if tail else "")
+                reason = f"the agent {outcome}" + (f"; its output ended:\n{tail}" if tail else "")
                 await self.coordinator.release(self.task_id, self.agent_id, self.epoch, reason)
         except ControlRoomError as error:
             log.info("managed %s not settled: %s", self.task_id, error.message)

@@ -222,7 +222,7 @@ class Supervisor:
                 self.coordinator, task.id, run.agent_id, task.epoch, workdir,
                 self.workspaces.project,
             )  # fmt: skip
-            attempt.managed.keep_alive()
+            attempt.managed.keep_alive(at_once=True)
         self.attempts[run.agent_id] = attempt
         attempt.watcher = asyncio.create_task(self._watch(attempt), name=f"agent-{run.agent_id}")
 
