@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control_room.domain import ControlRoomError, Event, RoutingDecision, Run, Task
+from control_room.domain import Conflict, ControlRoomError, Event, RoutingDecision, Run, Task
 from control_room.domain.routing import AgentType, RoutingRules, World
 from control_room.engine import processes, reports
 from control_room.engine.managed import Managed, preflight
@@ -181,6 +181,9 @@ class Supervisor:
                 await attempt.handle.stop(self.stop_grace_seconds)
             if attempt.managed is not None:
                 await attempt.managed.stop()
+            if isinstance(error, Conflict):  # the task was taken or changed meanwhile
+                await self._finish(attempt, None, f"not started ({error.message})", counts=False)
+                raise
             why = str(error) if isinstance(error, ControlRoomError | OSError) else repr(error)
             await self._start_failed(attempt, kind, why[:WHY_MAX])
             raise AgentStartError(f"{kind.name} could not start: {why}") from None
