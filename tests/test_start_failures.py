@@ -14,7 +14,7 @@ from control_room.domain.priority import Priority
 from control_room.domain.routing import AgentType, World, decide
 from control_room.engine import Coordinator
 from control_room.engine.start_failures import StartFailures
-from tests.engine_world import engine_world, settings_with, status_is, wait_for
+from tests.engine_world import engine_world, scripted, settings_with, status_is, wait_for
 from tests.hooks import Hook
 from tests.test_routing import RULES, task
 from tests.test_worktrees import commit_file, git
@@ -114,3 +114,17 @@ async def test_a_missing_program_backs_off_then_blocks_the_task(
 
 async def _received(hook: Hook) -> bool:
     return bool(hook.received)
+
+
+async def test_a_git_error_is_a_start_failure_too(tmp_path: Path) -> None:
+    project = _repo(tmp_path)
+    git(project, "branch", "control-room")  # so no branch control-room/<task> can be made
+    kind = scripted("work")
+    settings = settings_with(kind, worktrees=True, start_backoff_seconds=BASE, max_start_failures=2)
+    async with engine_world(tmp_path, settings, project=project) as world:
+        c = world.coordinator
+        task = await c.add_task({"title": "Cannot get a worktree", "priority": "P0"})
+        blocked = await wait_for(lambda: status_is(c, task.id, "BLOCKED"), within=60)
+        assert "scripted could not start 2 times in a row" in blocked.reason
+        assert "git worktree add" in blocked.reason and blocked.attempts == 0
+        assert await c.agents() == [] and await c.runs() == []
