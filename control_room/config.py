@@ -69,6 +69,10 @@ disallowed_tools = []
 permission_mode = "acceptEdits"
 extra_args = []
 permission_timeout_seconds = 600
+# An agent that cannot start (a missing program, a git error) is tried again after 30 s, then
+# 1 min, 2 min, ... (doubling); after max_start_failures in a row its task is BLOCKED.
+start_backoff_seconds = 30
+max_start_failures = 5
 
 [worktrees]
 # In a git repository each attempt works in its own worktree on the branch control-room/<task>.
@@ -88,11 +92,15 @@ spawn_priorities = ["P0", "P1"]
 approval_types = ["architecture", "strategic"]
 max_running = 3
 budget_usd = 5.0          # per task, passed to the runtime; 0 for no limit
-default_agent = "development-lead"
+# The agent type for tasks no type's capabilities match; it must be a defined type. Default:
+# development-lead with the built-in types, else the first of your own [[agent_types]].
+# default_agent = "development-lead"
 
 # Agent types map task capabilities to a runtime (claude-code, anthropic or command), first match
 # first. Any [[agent_types]] here replace the built-in list (decision-architect, backend-specialist,
 # ui-specialist-pro, quality-lead, development-lead, operations-lead, all on claude-code).
+# A command type with managed = true needs no MCP: Control Room claims, keeps the lease and
+# hands in for it (see the README for aider and codex).
 # [[agent_types]]
 # name = "backend-specialist"
 # runtime = "claude-code"
@@ -149,6 +157,8 @@ class Settings:
     claude_binary: str = "claude"
     max_turns: int = 40
     anthropic_model: str = "claude-sonnet-5-5"
+    start_backoff_seconds: float = 30.0
+    max_start_failures: int = 5
     worktrees: bool = True
     worktree_cleanup: str = "completed"
     notify_urls: tuple[str, ...] = ()
@@ -187,6 +197,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("agents", "permission_mode"): ("permission_mode", str),
     ("agents", "extra_args"): ("extra_args", list),
     ("agents", "permission_timeout_seconds"): ("permission_timeout_seconds", (int, float)),
+    ("agents", "start_backoff_seconds"): ("start_backoff_seconds", (int, float)),
+    ("agents", "max_start_failures"): ("max_start_failures", int),
     ("worktrees", "enabled"): ("worktrees", bool),
     ("worktrees", "cleanup"): ("worktree_cleanup", str),
     ("notify", "urls"): ("notify_urls", list),
@@ -252,6 +264,11 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
             f"{path}: agents.permission_timeout_seconds",
             "must be a positive number of seconds (at most 86400)",
         )
+    backoff = settings.start_backoff_seconds
+    if not math.isfinite(backoff) or not 0 < backoff <= 86_400:
+        raise InvalidInput(f"{path}: agents.start_backoff_seconds", "must be from 0 to 86400 s")
+    if not 1 <= settings.max_start_failures <= 1000:
+        raise InvalidInput(f"{path}: agents.max_start_failures", "must be from 1 to 1000")
     if not 1 <= settings.max_turns <= 10_000:
         raise InvalidInput(f"{path}: agents.max_turns", "must be from 1 to 10000")
     if settings.busy_timeout_ms < 0:

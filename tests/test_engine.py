@@ -224,14 +224,15 @@ async def test_an_agent_that_cannot_start_costs_no_attempt_and_says_why(tmp_path
     async with engine_world(tmp_path, settings_with(broken)) as world:
         c = world.coordinator
         task = await c.add_task({"title": "Waits for a working agent", "priority": "P0"})
-        (run,) = await wait_for(lambda: _ended_runs(c), what="the failed start")
-        assert run.outcome.startswith("could not start") and "no-such-agent" in run.outcome
-        assert (await c.task(task.id)).attempts == 0, "not the task's fault"
         held = await wait_for(lambda: _last_rule(c, "start-failed"), what="the held decision")
-        assert "broken could not start" in held.why
+        assert "broken could not start" in held.why and "no-such-agent" in held.why
+        assert "failure 1 of 5, trying again in 30 s" in held.why
+        (failed,) = [e for e in await c.events() if e.kind == "start_failed"]
+        assert failed.task_id == task.id and "no-such-agent" in failed.message
+        assert (await c.task(task.id)).attempts == 0, "not the task's fault"
         failures = [e for e in await c.events() if e.kind == "loop_failed"]
         assert len(failures) == 1 and "no-such-agent" in failures[0].message
-        assert len(await c.runs()) == 1, "the agent type rests instead of failing in a loop"
+        assert await c.runs() == [] and await c.agents() == [], "a start that never ran left rows"
 
 
 async def _ended_runs(c: Coordinator) -> list[Run]:

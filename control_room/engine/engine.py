@@ -16,6 +16,7 @@ from pathlib import Path
 from control_room.config import Home, Settings
 from control_room.domain import Event
 from control_room.domain.routing import AgentType
+from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
 from control_room.engine.changes import RegistryWatcher
@@ -29,6 +30,7 @@ from control_room.engine.runtimes import (
     claude_settings,
 )
 from control_room.engine.service import Coordinator
+from control_room.engine.start_failures import StartFailures
 from control_room.engine.supervisor import RuntimeFactory, Supervisor
 from control_room.engine.validation import ValidationRunner
 from control_room.engine.workspaces import Workspaces
@@ -96,6 +98,10 @@ class Engine:
                 workspaces=self.workspaces,
                 wall_clock_seconds=settings.wall_clock_seconds,
                 on_exit=lambda run: self._poke("assignment"),
+                start_failures=StartFailures(
+                    settings.start_backoff_seconds, settings.max_start_failures
+                ),
+                wake=lambda: self._poke("assignment"),
             )
             self.assigner = Assigner(coordinator, self.supervisor, settings.routing)
             self.reconciler = Reconciler(coordinator, self.supervisor, self.workspaces)
@@ -154,7 +160,8 @@ class Engine:
         jobs = [asyncio.create_task(loop.run(), name=loop.name) for loop in self.loops]
         jobs.append(asyncio.create_task(self.watcher.run(), name="registry-watcher"))
         try:
-            yield self
+            with validators.engine_validates(self.home):  # `control-room mcp` stands back
+                yield self
         finally:
             await self._stop(jobs)
 

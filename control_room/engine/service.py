@@ -216,6 +216,14 @@ class Coordinator:
             agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
         )
 
+    async def start_failed(
+        self, agent_id: str, why: str, failures: int, *, give_up: bool = False
+    ) -> Run | None:
+        """The run's agent could not start: a run that never ran is deleted (None), one that
+        did is ended without counting an attempt; with `give_up` the task becomes BLOCKED."""
+        why = check.text(why, "why", check.ITEM_MAX)
+        return await self.registry.start_failed(agent_id, why, failures, give_up)
+
     async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
         await self.registry.run_usage(agent_id, turns, cost_usd)
 

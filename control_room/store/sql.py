@@ -299,6 +299,8 @@ TOUCH_CLAIMER = """
         (SELECT r.task_id FROM runs r WHERE r.agent_id = agents.agent_id
         AND r.ended_at IS NULL) AS started_for
 """
+DELETE_RUN = "DELETE FROM runs WHERE agent_id = ?"
+DELETE_AGENT = "DELETE FROM agents WHERE agent_id = ?"
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
 
 RUN_COLUMNS = """

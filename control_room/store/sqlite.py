@@ -279,6 +279,13 @@ class SqliteRegistry(PermissionStore):
             )
         )
 
+    async def start_failed(
+        self, agent_id: str, why: str, failures: int, give_up: bool
+    ) -> Run | None:
+        return await self._write(
+            lambda tx: run_ops.start_failed(tx, agent_id, why, failures, give_up)
+        )
+
     async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
         await self._write(lambda tx: run_ops.run_usage(tx, agent_id, turns, cost_usd))
 
