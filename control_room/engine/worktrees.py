@@ -172,13 +172,18 @@ class Worktrees:
         return any(p == path for p, _ in await self._worktrees())
 
     async def _clear(self, path: Path) -> None:
-        """Remove a worktree only when it is committed (never --force); a directory git does
-        not know as a worktree is deleted; a registration whose directory is gone is pruned."""
-        if await self._registered(path):
-            dirty = await self.uncommitted(path)
-            if dirty:
-                raise Uncommitted(f"{path} has {len(dirty)} uncommitted change(s): kept")
-            await self._git("worktree", "remove", "--", str(path))
+        """Remove a worktree only when it is committed (never --force: git itself refuses one
+        with changes or untracked files); a directory git does not know as a worktree is
+        deleted; a registration whose directory is gone is pruned."""
+        if await asyncio.to_thread(path.is_dir):
+            code, _, err = await self._run("worktree", "remove", "--", str(path))
+            if code == 0:
+                return
+            if await self._registered(path):
+                dirty = await self.uncommitted(path)
+                if dirty:
+                    raise Uncommitted(f"{path} has {len(dirty)} uncommitted change(s): kept")
+                raise WorktreeError(f"cannot remove {path}: {last_line(err, f'exit {code}')}")
         await asyncio.to_thread(_delete, path)
         await self._git("worktree", "prune")
 
