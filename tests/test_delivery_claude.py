@@ -1,15 +1,13 @@
-"""The real Claude Code CLI, spawned by the engine in a worktree, writes a file there (its model
-scripted by tests/fake_anthropic.py, which reads the worktree's path from the prompt); the work
-is committed on the task's branch at hand-in, checked on that commit, and merged on checks.
-
-Granting Claude Code its edits is another part of issue 10 (permission settings): until then a
-wrapper adds `--permission-mode acceptEdits` to the command line, as a user would."""
+"""The real Claude Code CLI, spawned by the engine in a worktree with the default agent settings,
+writes a file there (its model scripted by tests/fake_anthropic.py, which reads the worktree's
+path from the prompt); the work is committed on the task's branch at hand-in, checked on that
+commit, and merged on checks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 
 from control_room.domain.routing import AgentType
+from tests.conftest import run_cli
 from tests.delivery_repo import git, make_project, no_git_identity
 from tests.engine_world import engine_world, settings_with, status_is, wait_for
 from tests.fake_anthropic import Block, scripted_model, text, tool_results, tool_use
@@ -57,17 +56,6 @@ def writing_script(body: dict[str, Any]) -> list[Block]:
     return [text("Done.")]
 
 
-def accept_edits_wrapper(folder: Path) -> Path:
-    wrapper = folder / "claude-accepting-edits"
-    wrapper.write_text(
-        f"#!{sys.executable}\nimport os, sys\n"
-        f"os.execv({str(CLAUDE)!r}, [{str(CLAUDE)!r}, *sys.argv[1:], "
-        "'--permission-mode', 'acceptEdits'])\n"
-    )
-    wrapper.chmod(0o755)
-    return wrapper
-
-
 async def test_claude_codes_file_is_committed_checked_and_merged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,7 +65,7 @@ async def test_claude_codes_file_is_committed_checked_and_merged(
     start = git(project, "rev-parse", "main")
     settings = replace(
         settings_with(AgentType("coder", "claude-code")),
-        claude_binary=str(accept_edits_wrapper(tmp_path)), worktrees=True,
+        claude_binary=str(CLAUDE), worktrees=True,
         delivery_merge="on-checks",
     )  # fmt: skip
     check = "git cat-file -e HEAD:greeting.txt"
@@ -101,3 +89,42 @@ async def test_claude_codes_file_is_committed_checked_and_merged(
     assert done.merged_commit == git(project, "rev-parse", "main") != start
     assert (project / "greeting.txt").read_text() == GREETING, "merged into the checkout"
     assert kinds.index("committed") < kinds.index("merged") < kinds.index("checks_passed")
+
+
+async def test_claude_codes_work_waits_for_the_operators_task_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_git_identity(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-real")
+    project = make_project(tmp_path)
+    start = git(project, "rev-parse", "main")
+    settings = replace(
+        settings_with(AgentType("coder", "claude-code")), claude_binary=str(CLAUDE),
+        worktrees=True,
+    )  # fmt: skip
+    with scripted_model(writing_script) as model:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{model.server_address[1]}")
+        async with engine_world(tmp_path, settings, project=project) as world:
+            c = world.coordinator
+            added = time.monotonic()
+            task = await c.add_task(
+                {
+                    "title": "Greet",
+                    "priority": "P1",
+                    "checks": ["git cat-file -e HEAD:greeting.txt"],
+                }
+            )
+            done = await wait_for(
+                lambda: status_is(c, task.id, "COMPLETED", "FAILED"), within=180, what="the end"
+            )
+            assert done.status == "COMPLETED" and done.merged_commit is None
+            assert git(project, "rev-parse", "main") == start, "manual: nothing merged yet"
+            home = world.server.home
+            shown = await asyncio.to_thread(run_cli, "task", "diff", task.id, data_dir=home.root)
+            assert "+hello from Claude Code" in shown.stdout, shown.stderr
+            merged = await asyncio.to_thread(run_cli, "task", "merge", task.id, data_dir=home.root)
+            took = time.monotonic() - added
+    assert merged.returncode == 0, merged.stderr
+    print(f"\ntask added -> merged (real Claude Code, task merge): {took:.1f} s")
+    assert (project / "greeting.txt").read_text() == GREETING
+    assert git(project, "rev-parse", "main^2") == done.commit_sha
