@@ -346,6 +346,9 @@ async def test_default_views_use_an_index_and_never_sort(tmp_path: Path) -> None
         views = {
             "tasks_open": listing_sql.task_page(TaskFilter(statuses=OPEN), after_task, 100),
             "tasks_listing": listing_sql.task_page(TaskFilter(), after_task, 100),
+            "tasks_by_status": listing_sql.task_page(
+                TaskFilter(statuses=(Status.AVAILABLE,)), after_task, 100
+            ),
             "agents_live": listing_sql.agent_page(AgentStatus.ACTIVE, after_agent, 100),
             "agents_listing": listing_sql.agent_page(None, after_agent, 100),
         }

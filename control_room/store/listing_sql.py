@@ -3,9 +3,10 @@
 Tasks page by (priority, created_at, task_id), agents by (created_at, agent_id): neither key
 moves when a row's status does, so a cursor (the last row's key) stays valid while rows are
 added, claimed and finished. The indexes of the listings migration (store/sql.py) serve the
-default views without a sort: open tasks (a partial index holding only them), every task, live
-agents, every agent. A one-status view walks tasks_queue (status, priority, created_at) and
-sorts only rows that tie on all three (tests/test_paging.py checks the plans).
+default views without a sort: open tasks (a partial index holding only them), every task, one
+status (getAvailableTasks), live agents, every agent (tests/test_paging.py checks the plans).
+(tasks_queue cannot serve a one-status view: it orders ties by rowid, as claims want, and a
+batch of tasks added together ties on (priority, created_at): 22 ms to sort 40,000 of them.)
 """
 
 from __future__ import annotations

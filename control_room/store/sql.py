@@ -185,6 +185,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_listing ON tasks (priority, created_at, task_id);
     CREATE INDEX tasks_open ON tasks (priority, created_at, task_id)
         WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED');
+    CREATE INDEX tasks_by_status ON tasks (status, priority, created_at, task_id);
     CREATE INDEX agents_listing ON agents (created_at, agent_id);
     CREATE INDEX agents_live ON agents (created_at, agent_id) WHERE status = 'ACTIVE';
     """,
