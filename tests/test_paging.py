@@ -186,6 +186,8 @@ BAD_PAGING = [
     ("/api/tasks", {"status": "DONE"}, "status"),
     ("/api/tasks", {"status": "AVAILABLE,"}, "status"),
     ("/api/tasks", {"text": "a\x00b"}, "text"),
+    ("/api/tasks", {"agent": "A" * 201}, "agent"),
+    ("/api/tasks", {"capability": "ui\nx"}, "capability"),
     ("/api/agents", {"limit": "100000"}, "limit"),
     ("/api/agents", {"cursor": encode_cursor("t", ("P1", 1.0, "T-1"))}, "cursor"),
     ("/api/agents", {"status": "SLEEPING"}, "status"),

@@ -4,7 +4,8 @@ Tasks are listed by (priority, created_at, task_id) and agents by (created_at, a
 that never change once a row exists, so a walk that passes each page's `next` back as `cursor`
 returns every row that exists for the whole walk and matches its filter exactly once, in order,
 however many rows are added, claimed or finished meanwhile. (A row whose status leaves the
-filter during the walk may be missed; one added behind the cursor is not seen.)
+filter during the walk may be missed; a new one whose key sorts before the cursor, such as a new
+P0 task, is not seen.)
 
 A cursor is the last row's key, as base64url JSON tagged with the listing's kind; callers must
 treat it as opaque. A cursor that is not one of ours is refused, naming the field `cursor`.
@@ -56,12 +57,12 @@ class Page(Generic[T]):
 
 def checked(where: TaskFilter) -> TaskFilter:
     """The filter, its words refused (naming the field) when they are not short single lines."""
-    for name in ("capability", "agent_id", "text"):
+    for name, label in (("capability", "capability"), ("agent_id", "agent"), ("text", "text")):
         value = getattr(where, name)
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > 200 or not value.isprintable():
-            raise InvalidInput(name, "must be a line of at most 200 printable characters")
+            raise InvalidInput(label, "must be a line of at most 200 printable characters")
     return where
 
 
