@@ -78,7 +78,9 @@ async def open_world(
                     project=project or Path.cwd(),
                     agents_url=local_url(listening) if spawn else None,
                 )
-                server = signals.server_for(app, quiet=quiet)
+                server = signals.server_for(
+                    app, quiet=quiet, keep_alive_seconds=settings.keep_alive_seconds
+                )
                 url = f"http://{host}:{bound_port}"
                 yield World(coordinator, engine, server, listening, url)
             finally:

@@ -180,6 +180,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX permission_requests_grants ON permission_requests (task_id, grant_key)
         WHERE always = 1;
     """,
+    # version 5: listings that page (store/listing_sql.py) without sorting the whole table
+    """
+    CREATE INDEX tasks_listing ON tasks (priority, created_at, task_id);
+    CREATE INDEX tasks_open ON tasks (priority, created_at, task_id)
+        WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED');
+    CREATE INDEX tasks_by_status ON tasks (status, priority, created_at, task_id);
+    CREATE INDEX agents_listing ON agents (created_at, agent_id);
+    CREATE INDEX agents_live ON agents (created_at, agent_id) WHERE status = 'ACTIVE';
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
 
