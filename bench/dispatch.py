@@ -100,10 +100,16 @@ async def dispatch(engine: Engine, tasks: int, pace: float) -> dict[str, list[fl
             ids = await asyncio.gather(*(add(n) for n in range(tasks)))
         deadline = time.monotonic() + 300
         while True:
-            listed = (await http.get("/api/tasks", params={"status": "COMPLETED"})).json()
-            if len(listed["tasks"]) >= tasks:
+            completed, params = 0, {"status": "COMPLETED", "limit": "1000"}
+            while True:  # the listing pages: follow `next`
+                listed = (await http.get("/api/tasks", params=params)).json()
+                completed += len(listed["tasks"])
+                if listed["next"] is None:
+                    break
+                params["cursor"] = listed["next"]
+            if completed >= tasks:
                 break
-            assert time.monotonic() < deadline, f"only {len(listed['tasks'])} completed"
+            assert time.monotonic() < deadline, f"only {completed} completed"
             await asyncio.sleep(0.2)
         times: dict[str, dict[str, float]] = {i: {} for i in ids}
         after = 0

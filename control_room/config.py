@@ -39,6 +39,9 @@ seconds = 300
 [server]
 host = "127.0.0.1"
 port = 3003
+# How long an idle HTTP connection is kept open (seconds). Keep it well above how often agents
+# call (heartbeat every 30-60 s), so each heartbeat reuses its connection.
+keep_alive_seconds = 75
 # A secret that lets outside agents register without the operator token.
 # registration_secret = "change-me"
 
@@ -157,6 +160,7 @@ class Settings:
     lease_seconds: float = 300.0
     host: str = "127.0.0.1"
     port: int = 3003
+    keep_alive_seconds: int = 75
     registration_secret: str | None = None
     theme: str = "control-room-dark"
     keys: tuple[tuple[str, str], ...] = ()  # binding id -> key(s), for the screen
@@ -196,6 +200,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("leases", "seconds"): ("lease_seconds", (int, float)),
     ("server", "host"): ("host", str),
     ("server", "port"): ("port", int),
+    ("server", "keep_alive_seconds"): ("keep_alive_seconds", int),
     ("server", "registration_secret"): ("registration_secret", str),
     ("screen", "theme"): ("theme", str),
     ("screen", "keys"): ("keys", dict),
@@ -295,6 +300,8 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: delivery.author", "use the form 'Name <email>'")
     if not settings.delivery_remote.strip() or settings.delivery_remote.startswith("-"):
         raise InvalidInput(f"{path}: delivery.remote", "must be a remote name or URL")
+    if not 1 <= settings.keep_alive_seconds <= 3600:
+        raise InvalidInput(f"{path}: server.keep_alive_seconds", "must be from 1 to 3600")
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings

@@ -79,7 +79,9 @@ async def open_world(
                     port=bound_port,
                     delivery=engine.delivery,
                 )
-                server = signals.server_for(app, quiet=quiet)
+                server = signals.server_for(
+                    app, quiet=quiet, keep_alive_seconds=settings.keep_alive_seconds
+                )
                 url = f"http://{host}:{bound_port}"
                 yield World(coordinator, engine, server, listening, url)
             finally:

@@ -377,7 +377,7 @@ def test_agent_add_and_revoke(home: Path) -> None:
     revoked = run_cli("agent", "revoke", created["agent_id"], data_dir=home)
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
     assert (
-        json.loads(run_cli("agent", "list", "--json", data_dir=home).stdout)[0]["status"]
+        json.loads(run_cli("agent", "list", "--all", "--json", data_dir=home).stdout)[0]["status"]
         == "REVOKED"
     )
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, inbox, render
+from control_room.cli import delivery, inbox, listing, render
 from control_room.cli.importer import read_task_file
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
@@ -146,19 +146,6 @@ async def task_import(coordinator: Coordinator, args: argparse.Namespace) -> int
     return 0
 
 
-async def task_list(coordinator: Coordinator, args: argparse.Namespace) -> int:
-    tasks = await coordinator.tasks(status=args.status)
-    if args.json:
-        print(render.as_json([t.to_dict() for t in tasks]))
-    elif tasks:
-        print(render.task_table(tasks))
-    elif args.status:
-        print(f"no {args.status} tasks")
-    else:
-        print("no tasks yet: add one with `control-room task add --title '...'`")
-    return 0
-
-
 SHOW_EVENTS = 40
 
 
@@ -215,7 +202,7 @@ async def task_retry(coordinator: Coordinator, args: argparse.Namespace) -> int:
 TASK_COMMANDS = {
     "add": task_add,
     "import": task_import,
-    "list": task_list,
+    "list": listing.task_list,
     "show": task_show,
     "approve": task_approve,
     "reject": task_reject,
@@ -223,17 +210,6 @@ TASK_COMMANDS = {
     "retry": task_retry,
     **delivery.COMMANDS,
 }
-
-
-async def agent_list(coordinator: Coordinator, args: argparse.Namespace) -> int:
-    agents = await coordinator.agents()
-    if args.json:
-        print(render.as_json([a.to_dict() for a in agents]))
-    elif agents:
-        print(render.agent_table(agents, time.time()))
-    else:
-        print("no agents have registered yet")
-    return 0
 
 
 async def agent_add(coordinator: Coordinator, args: argparse.Namespace) -> int:
@@ -255,7 +231,7 @@ async def agent_revoke(coordinator: Coordinator, args: argparse.Namespace) -> in
     return 0
 
 
-AGENT_COMMANDS = {"list": agent_list, "add": agent_add, "revoke": agent_revoke}
+AGENT_COMMANDS = {"list": listing.agent_list, "add": agent_add, "revoke": agent_revoke}
 
 
 async def events(coordinator: Coordinator, args: argparse.Namespace) -> int:

@@ -109,9 +109,12 @@ def build_parser() -> Parser:
     imp = command(tasks, "import", "add every task in a JSON or TOML file, all or nothing")
     imp.add_argument("file")
 
-    listing = command(tasks, "list", "list tasks by priority, then age")
-    listing.add_argument("--status", type=_status, help="only tasks in this status")
-    listing.add_argument("--json", action="store_true")
+    listing = command(tasks, "list", "list open tasks by priority, then age")
+    shown = listing.add_mutually_exclusive_group()
+    shown.add_argument("--status", type=_status, help="only tasks in this status")
+    shown.add_argument("--all", action="store_true", help="finished tasks too")
+    listing.add_argument("--limit", type=_positive, metavar="N", help="at most N tasks")
+    listing.add_argument("--json", action="store_true", help="one JSON list, written as it is read")
 
     show = command(tasks, "show", "a task with its history")
     show.add_argument("id")
@@ -134,7 +137,9 @@ def build_parser() -> Parser:
     agent = command(sub, "agent", "list agents")
     agents = agent.add_subparsers(dest="agent_command", metavar="ACTION", parser_class=Parser)
     agents.required = True
-    command(agents, "list", "list registered agents").add_argument("--json", action="store_true")
+    listed = command(agents, "list", "list live agents (ACTIVE)")
+    listed.add_argument("--all", action="store_true", help="revoked agents too")
+    listed.add_argument("--json", action="store_true")
     new_agent = command(agents, "add", "register an agent; prints its id and token (shown once)")
     new_agent.add_argument("--name", required=True)
     new_agent.add_argument("--capability", action="append", dest="capabilities", metavar="C")

@@ -22,9 +22,12 @@ from control_room.domain import (
     Run,
     Status,
     Task,
+    listing,
     parse_task_spec,
 )
 from control_room.domain import specs as check
+from control_room.domain.listing import Page, TaskFilter
+from control_room.domain.models import AgentStatus
 from control_room.engine import tokens
 from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
@@ -151,6 +154,16 @@ class Coordinator:
     ) -> list[Task]:
         return await self.registry.list_tasks(status, capability)
 
+    async def task_page(
+        self, where: TaskFilter | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page[Task]:
+        """One page of a listing (domain/listing.py); pass its `next` back as `cursor`."""
+        return await self.registry.task_page(listing.checked(where or TaskFilter()), cursor, limit)
+
+    async def count_tasks(self, where: TaskFilter, cap: int = 1000) -> int:
+        """How many tasks match `where`, counting no further than `cap`."""
+        return await self.registry.count_tasks(listing.checked(where), cap)
+
     # -- agents ----------------------------------------------------------------------------
 
     async def register_agent(
@@ -182,6 +195,11 @@ class Coordinator:
 
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
+
+    async def agent_page(
+        self, status: AgentStatus | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page[Agent]:
+        return await self.registry.agent_page(status, cursor, limit)
 
     # -- runs of the agents Control Room starts ---------------------------------------------
 

@@ -20,10 +20,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from control_room import __version__
-from control_room.domain import Claim, ControlRoomError, InvalidInput, Status
+from control_room.domain import Claim, ControlRoomError, InvalidInput
 from control_room.engine import Coordinator
 from control_room.engine.delivery import Delivery
-from control_room.server import rest_inbox
+from control_room.server import rest_inbox, rest_listing
 from control_room.server.auth import Authenticator, Caller, Role
 
 Body = dict[str, Any]
@@ -104,23 +104,8 @@ async def revoke_agent(call: Call) -> Body:
     return (await call.coordinator.revoke_agent(agent_id, actor="operator")).to_dict()
 
 
-async def list_agents(call: Call) -> Body:
-    return {"agents": [a.to_dict() for a in await call.coordinator.agents()]}
-
-
 async def list_loops(call: Call) -> Body:
     return {"loops": [loop.state() for loop in call.coordinator.loops]}
-
-
-async def list_tasks(call: Call) -> Body:
-    params = call.request.query_params
-    status = params.get("status")
-    if status is not None and status.upper() not in Status.__members__:
-        raise InvalidInput("status", f"unknown status {status!r}")
-    tasks = await call.coordinator.tasks(
-        status=Status(status.upper()) if status else None, capability=params.get("capability")
-    )
-    return {"tasks": [t.to_dict() for t in tasks]}
 
 
 async def get_task(call: Call) -> Body:
@@ -279,15 +264,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             capabilities={"type": "array", "items": {"type": "string"}},
         ),
     ),
-    Endpoint("GET", "/api/agents", list_agents, "All agents", roles=ANY),
+    Endpoint(
+        "GET", "/api/agents", rest_listing.list_agents, "Agents, oldest first, a page at a time",
+        roles=ANY, query=rest_listing.AGENT_QUERY,
+    ),
     Endpoint(
         "POST", "/api/agents/{agent_id}/revoke", revoke_agent,
         "Revoke an agent's token; the task it holds is released", roles=("operator",),
         body=_object(()),
     ),
     Endpoint(
-        "GET", "/api/tasks", list_tasks, "Tasks by priority, then age", roles=ANY,
-        query={"status": {"type": "string"}, "capability": {"type": "string"}},
+        "GET", "/api/tasks", rest_listing.list_tasks,
+        "Tasks by priority, then age, a page at a time", roles=ANY,
+        query=rest_listing.TASK_QUERY,
     ),
     Endpoint(
         "POST", "/api/tasks", add_task, "Add a task", roles=("operator",), body=TASK_BODY,

@@ -11,6 +11,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 GRACE_SECONDS = 2
+KEEP_ALIVE_SECONDS = 75  # the default of [server] keep_alive_seconds
 Server = uvicorn.Server
 
 
@@ -60,15 +61,19 @@ class StopSignals:
         if self._server is not None:
             self._server.should_exit = True
 
-    def server_for(self, app: ASGIApp, *, quiet: bool = False) -> Server:
+    def server_for(
+        self, app: ASGIApp, *, quiet: bool = False, keep_alive_seconds: int = KEEP_ALIVE_SECONDS
+    ) -> Server:
         """`quiet`: uvicorn configures no logging (under the screen, nothing may write to the
-        terminal)."""
+        terminal). `keep_alive_seconds`: how long an idle connection stays open; uvicorn's 5 s
+        default closed agents' connections between heartbeats ([server] keep_alive_seconds)."""
         config = uvicorn.Config(
             app,
             log_level="warning",
             log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
             access_log=False,
+            timeout_keep_alive=keep_alive_seconds,
             timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
         )
         self._server = uvicorn.Server(config)

@@ -23,6 +23,8 @@ from control_room.domain import (
     Task,
     TaskSpec,
 )
+from control_room.domain.listing import Page, TaskFilter
+from control_room.domain.models import AgentStatus
 from control_room.domain.permissions import InboxItem, PermissionRequest
 
 Listener = Callable[[Sequence[Event]], None]
@@ -67,6 +69,10 @@ class Registry(Protocol):
     async def list_tasks(
         self, status: Status | None = None, capability: str | None = None
     ) -> list[Task]: ...
+    async def task_page(
+        self, where: TaskFilter, cursor: str | None = None, limit: int = 100
+    ) -> Page[Task]: ...
+    async def count_tasks(self, where: TaskFilter, cap: int) -> int: ...
 
     # agents
     async def register_agent(
@@ -76,6 +82,9 @@ class Registry(Protocol):
     async def get_agent(self, agent_id: str) -> Agent: ...
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None: ...
     async def list_agents(self) -> list[Agent]: ...
+    async def agent_page(
+        self, status: AgentStatus | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page[Agent]: ...
 
     # runs of the agents Control Room starts
     async def start_run(

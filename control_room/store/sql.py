@@ -180,7 +180,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX permission_requests_grants ON permission_requests (task_id, grant_key)
         WHERE always = 1;
     """,
-    # version 5: delivery: each task's branch, where it started, its commits and its merge
+    # version 5: listings that page (store/listing_sql.py) without sorting the whole table
+    """
+    CREATE INDEX tasks_listing ON tasks (priority, created_at, task_id);
+    CREATE INDEX tasks_open ON tasks (priority, created_at, task_id)
+        WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED');
+    CREATE INDEX tasks_by_status ON tasks (status, priority, created_at, task_id);
+    CREATE INDEX agents_listing ON agents (created_at, agent_id);
+    CREATE INDEX agents_live ON agents (created_at, agent_id) WHERE status = 'ACTIVE';
+    """,
+    # version 6: delivery: each task's branch, where it started, its commits and its merge
     """
     ALTER TABLE tasks ADD COLUMN repository TEXT;
     ALTER TABLE tasks ADD COLUMN branch TEXT;

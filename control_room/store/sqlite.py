@@ -28,6 +28,7 @@ from control_room.domain import (
 )
 from control_room.store import ops, rows, run_ops, sql
 from control_room.store.delivery_ops import DeliveryWrites
+from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
 from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
@@ -48,7 +49,7 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry(PermissionStore, DeliveryWrites):
+class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(

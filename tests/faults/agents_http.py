@@ -112,7 +112,7 @@ class OutsideAgent(threading.Thread):
     def _held(self) -> tuple[str, int] | None:
         """The task this agent holds (a claim whose answer was lost), if any."""
         for status in HELD:
-            answer = self._call("GET", f"/api/tasks?status={status}")
+            answer = self._call("GET", f"/api/tasks?status={status}&agent={self.agent_id}")
             if answer is None or answer[0] != 200:
                 return None
             for task in answer[1]["tasks"]:

@@ -72,7 +72,7 @@ def add(home: Path, title: str) -> str:
 
 
 def listed(home: Path) -> set[str]:
-    result = run_cli("task", "list", "--json", data_dir=home)
+    result = run_cli("task", "list", "--all", "--json", data_dir=home)
     assert result.returncode == 0, result.stderr
     return {task["id"] for task in json.loads(result.stdout)}
 
@@ -149,9 +149,17 @@ class Server:
         return httpx2.post(f"{self.url}/api/tasks", json=body, headers=self.operator, timeout=30)
 
     def task_ids(self) -> set[str]:
-        answer = httpx2.get(f"{self.url}/api/tasks", headers=self.operator, timeout=30)
-        assert answer.status_code == 200, answer.text
-        return {task["id"] for task in answer.json()["tasks"]}
+        found: set[str] = set()
+        params = {"limit": "1000"}
+        while True:
+            answer = httpx2.get(
+                f"{self.url}/api/tasks", params=params, headers=self.operator, timeout=30
+            )
+            assert answer.status_code == 200, answer.text
+            found |= {task["id"] for task in answer.json()["tasks"]}
+            if answer.json()["next"] is None:
+                return found
+            params["cursor"] = answer.json()["next"]
 
     def terminate(self) -> int:
         """SIGTERM; the exit code (it must exit within 15 s); stderr has no traceback."""
@@ -259,7 +267,7 @@ def test_a_read_only_registry_refuses_writes_clearly_and_loses_nothing(
     with read_only(home) as how:
         print(f"\nread-only by {how}")
         one_line_error(run_cli("task", "add", "--title", "x", data_dir=home), "registry.db")
-        reading = run_cli("task", "list", "--json", data_dir=home)
+        reading = run_cli("task", "list", "--all", "--json", data_dir=home)
         if reading.returncode == 0:
             assert {t["id"] for t in json.loads(reading.stdout)} == acked
         else:
