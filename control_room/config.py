@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,15 @@ max_start_failures = 5
 # look at), "always" when its attempt ends, "never" keeps them. Branches are always kept.
 enabled = true
 cleanup = "completed"
+
+[delivery]
+# At hand-in Control Room commits the agent's worktree on its branch (as this author; your own
+# git identity is not needed) and runs the checks on that commit. merge: "manual" (you run
+# `control-room task merge ID` or press m) or "on-checks" (merged into its base branch as soon as
+# its checks pass). `control-room task push ID` pushes the task's branch to this remote.
+author = "Control Room <control-room@localhost>"
+merge = "manual"
+remote = "origin"
 
 [notify]
 # Apprise URLs (https://github.com/caronc/apprise): told when a task awaits approval, is
@@ -166,6 +176,9 @@ class Settings:
     worktrees: bool = True
     worktree_cleanup: str = "completed"
     notify_urls: tuple[str, ...] = ()
+    delivery_author: str = "Control Room <control-room@localhost>"
+    delivery_merge: str = "manual"
+    delivery_remote: str = "origin"
     allowed_tools: tuple[str, ...] = ()
     disallowed_tools: tuple[str, ...] = ()
     permission_mode: str = "acceptEdits"
@@ -207,12 +220,17 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("worktrees", "enabled"): ("worktrees", bool),
     ("worktrees", "cleanup"): ("worktree_cleanup", str),
     ("notify", "urls"): ("notify_urls", list),
+    ("delivery", "author"): ("delivery_author", str),
+    ("delivery", "merge"): ("delivery_merge", str),
+    ("delivery", "remote"): ("delivery_remote", str),
 }
 CHOICES = {
     "on_shutdown": ("agents.on_shutdown", ("stop", "leave")),
     "worktree_cleanup": ("worktrees.cleanup", ("completed", "always", "never")),
+    "delivery_merge": ("delivery.merge", ("manual", "on-checks")),
     "permission_mode": ("agents.permission_mode", PERMISSION_MODES),
 }
+AUTHOR = re.compile(r"[^<>\n]*[^<>\s][^<>\n]* <[^<>\s]+>")  # Name <email>
 
 
 def load_settings(path: Path, *, required: bool = False) -> Settings:
@@ -278,6 +296,10 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: agents.max_turns", "must be from 1 to 10000")
     if settings.busy_timeout_ms < 0:
         raise InvalidInput(f"{path}: store.busy_timeout_ms", "must not be negative")
+    if not AUTHOR.fullmatch(settings.delivery_author):
+        raise InvalidInput(f"{path}: delivery.author", "use the form 'Name <email>'")
+    if not settings.delivery_remote.strip() or settings.delivery_remote.startswith("-"):
+        raise InvalidInput(f"{path}: delivery.remote", "must be a remote name or URL")
     if not 1 <= settings.keep_alive_seconds <= 3600:
         raise InvalidInput(f"{path}: server.keep_alive_seconds", "must be from 1 to 3600")
     if not 0 < settings.port < 65536:

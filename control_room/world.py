@@ -64,19 +64,20 @@ async def open_world(
             listening = bind(host, port)
             try:
                 bound_port = listening.getsockname()[1]
-                app = create_app(
-                    coordinator,
-                    operator_token=operator_token,
-                    registration_secret=settings.registration_secret,
-                    host=host,
-                    port=bound_port,
-                )
                 engine = Engine(
                     coordinator,
                     home,
                     settings,
                     project=project or Path.cwd(),
                     agents_url=local_url(listening) if spawn else None,
+                )
+                app = create_app(
+                    coordinator,
+                    operator_token=operator_token,
+                    registration_secret=settings.registration_secret,
+                    host=host,
+                    port=bound_port,
+                    delivery=engine.delivery,
                 )
                 server = signals.server_for(
                     app, quiet=quiet, keep_alive_seconds=settings.keep_alive_seconds

@@ -4,8 +4,11 @@ identity from the CONTROL_ROOM_* environment, REST only.
 
 MODE: `work` claims, reports progress, completes; `crash` claims then exits 3; `early` exits 4
 without claiming; `hang` claims, reports 10% and sleeps; `orphan` works but leaves a child that
-sleeps behind; `echo` records what it was given (argv, prompt, environment names)
-in received.json in its run folder, then works; `report` writes stream-json usage, then hangs.
+sleeps behind; `echo` records what it was given (argv, prompt, environment names, the files in
+its working directory) in received.json in its run folder, then works; `report` writes
+stream-json usage, then hangs; `partial` claims, writes partial.txt, then exits 3; `wait` claims,
+writes work.txt, and completes once a file `go` appears in its run folder.
+Working modes write work.txt (the task id) in their working directory before completing.
 """
 
 from __future__ import annotations
@@ -40,11 +43,15 @@ def main(mode: str, run_dir: str) -> int:
             "argv": sys.argv, "prompt": prompt, "cwd": os.getcwd(),
             "env": sorted(k for k in os.environ if k.startswith("CONTROL_ROOM_")),
             "token_in_argv": any(TOKEN in arg for arg in sys.argv),
+            "files": sorted(os.listdir(".")),
         }  # fmt: skip
         Path(run_dir, "received.json").write_text(json.dumps(received))
     epoch = call("/tasks/claim", {"task_id": TASK})["lease"]["epoch"]
     print(f"claimed {TASK} epoch {epoch}", flush=True)
     if mode == "crash":
+        return 3
+    if mode == "partial":
+        Path("partial.txt").write_text(f"attempt 1 of {TASK} was here\n")
         return 3
     call(f"/tasks/{TASK}/progress", {"epoch": epoch, "percent": 10, "note": "started"})
     if mode == "report":  # stream-json as Claude Code writes it, then keeps working
@@ -66,6 +73,10 @@ def main(mode: str, run_dir: str) -> int:
         child = subprocess.Popen(["sleep", "600"])
         Path(run_dir, "child.pid").write_text(str(child.pid))
     Path("work.txt").write_text(f"{TASK}\n")
+    if mode == "wait":
+        deadline = time.monotonic() + 60
+        while not Path(run_dir, "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     call(f"/tasks/{TASK}/complete", {"epoch": epoch, "summary": "done", "files": ["work.txt"]})
     return 0
 

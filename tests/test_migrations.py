@@ -54,11 +54,21 @@ async def test_a_version_1_registry_is_upgraded_with_its_data(
     path = tmp_path / "registry.db"
     with monkeypatch.context() as patch:
         patch.setattr(sql, "MIGRATIONS", sql.MIGRATIONS[:1])
-        async with coordinator_at(path) as coordinator:
-            task = await coordinator.add_task({"title": "made under version 1"})
+        async with coordinator_at(path):
+            pass
+    # Written as the version-1 code wrote it (today's queries read columns added since).
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "INSERT INTO tasks (task_id, title, priority, status, created_by)"
+            " VALUES ('T-V1', 'made under version 1', 'P2', 'AVAILABLE', 'operator')"
+        )
+    db.close()
     assert version(path) == 1
     async with coordinator_at(path) as coordinator:
-        assert (await coordinator.task(task.id)).title == "made under version 1"
+        task = await coordinator.task("T-V1")
+        assert task.title == "made under version 1"
+        assert task.branch is None and task.commit_sha is None  # columns added later
         assert await coordinator.decisions() == []
     assert version(path) == len(sql.MIGRATIONS)
 

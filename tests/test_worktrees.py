@@ -182,6 +182,9 @@ async def test_crash_leftovers_do_not_block_create(worktrees: Worktrees, project
     again = await worktrees.create("T-1", 1)  # directory and registration both still there
     assert again == path and not (path / "half-done.txt").exists()
     assert (path / "README.md").exists()
+    aside = path.with_name("T-1-1.kept-1")  # uncommitted work is moved aside, never deleted
+    assert (aside / "half-done.txt").read_text() == "crashed here"
+    assert git(aside, "status", "--porcelain") == "?? half-done.txt"
 
     registered_only = await worktrees.create("T-2", 1)
     shutil.rmtree(registered_only)

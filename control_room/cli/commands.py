@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import inbox, listing, render
+from control_room.cli import delivery, inbox, listing, render
 from control_room.cli.importer import read_task_file
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
@@ -208,6 +208,7 @@ TASK_COMMANDS = {
     "reject": task_reject,
     "cancel": task_cancel,
     "retry": task_retry,
+    **delivery.COMMANDS,
 }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__
-from control_room.cli import commands, inbox
+from control_room.cli import commands, delivery, inbox
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -132,6 +132,7 @@ def build_parser() -> Parser:
     command(tasks, "retry", "give a failed, cancelled or blocked task a fresh start").add_argument(
         "id"
     )
+    delivery.add_parsers(tasks, command)
 
     agent = command(sub, "agent", "list agents")
     agents = agent.add_subparsers(dest="agent_command", metavar="ACTION", parser_class=Parser)

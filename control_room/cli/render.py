@@ -107,6 +107,11 @@ def task_details(task: Task, events: Sequence[Event], now: float, note: str = ""
     field("summary", t.summary)
     field("files", ", ".join(t.files))
     field("hours", f"{t.hours:g}" if t.hours is not None else "")
+    if t.branch:
+        since = f"{t.base_branch} at " if t.base_branch else ""
+        field("branch", f"{t.branch} (from {since}{(t.base_commit or '')[:12]})")
+    field("commit", t.commit_sha or "")
+    field("merged", f"{t.merged_commit} into {t.base_branch}" if t.merged_commit else "")
     field("created", f"{clock(t.created_at)} by {t.created_by}")
     for title, items in (("criteria", t.criteria), ("checks", t.checks)):
         if items:

@@ -50,6 +50,15 @@ class Task:
     created_by: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    # Delivery, for tasks worked on by agents Control Room started in a git worktree: the
+    # repository and branch, where the branch started, the newest commit collected on it
+    # (at hand-in: the one its checks ran on), and the merge commit once merged.
+    repository: str | None = None
+    branch: str | None = None
+    base_branch: str | None = None
+    base_commit: str | None = None
+    commit_sha: str | None = None
+    merged_commit: str | None = None
 
     @property
     def lease(self) -> Lease | None:
@@ -123,6 +132,7 @@ class Run:
     outcome: str = ""
     turns: int | None = None
     cost_usd: float | None = None
+    commit_sha: str | None = None  # the commit its work was collected in (a git worktree)
 
     @property
     def live(self) -> bool:

@@ -20,6 +20,7 @@ from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
 from control_room.engine.changes import RegistryWatcher
+from control_room.engine.delivery import Delivery
 from control_room.engine.loops import Loop
 from control_room.engine.notify import Notifier
 from control_room.engine.reconciler import Reconciler
@@ -70,10 +71,14 @@ class Engine:
         self.settings = settings
         spawning = agents_url is not None
         worktrees = Worktrees(project, home.worktrees) if settings.worktrees and spawning else None
-        self.workspaces = Workspaces(coordinator, project, worktrees, settings.worktree_cleanup)
-        self.validation = ValidationRunner(
-            coordinator, self.workspaces.dirs_of, settings.check_timeout_seconds
+        self.delivery = Delivery.from_settings(coordinator, settings, project, home.worktrees)
+        self.workspaces = Workspaces(
+            coordinator, project, worktrees, settings.worktree_cleanup, self.delivery
         )
+        self.validation = ValidationRunner(
+            coordinator, self.workspaces.handed_in, settings.check_timeout_seconds,
+            on_passed=self.delivery.merge_on_checks, after_checks=self.workspaces.checked,
+        )  # fmt: skip
         self.notifier = Notifier(settings.notify_urls)
         # Notices come from this process's commits at once, and from other processes' (the CLI,
         # `control-room mcp`) when the notifier runs after the registry file changed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from control_room.domain import Run
 from control_room.engine import processes
@@ -82,6 +83,8 @@ class Reconciler:
             outcome, counts = "never started: the Control Room starting it had ended", False
         else:
             outcome, counts = "was gone: its process ended while no Control Room watched it", True
+        workdir = Path(run.workdir) if run.workdir else None
+        await self.workspaces.attempt_ended(run, workdir, outcome)
         await self.coordinator.end_run(run.agent_id, None, outcome, counts=counts)
 
 

@@ -151,7 +151,7 @@ class Supervisor:
         attempt = Attempt(run)
         self.attempts[run.agent_id] = attempt
         try:
-            attempt.workdir = await self.workspaces.prepare(task.id, run.attempt)
+            attempt.workdir, place = await self.workspaces.prepare(task.id, run.attempt)
             if kind.managed:
                 preflight(kind.command, attempt.workdir)
                 attempt.managed = await Managed.claim(
@@ -162,7 +162,7 @@ class Supervisor:
                 agent_id=run.agent_id,
                 token=token,
                 server_url=self.server_url,
-                prompt=build_prompt(task, managed=kind.managed),
+                prompt=build_prompt(task, place, managed=kind.managed),
                 run_dir=Path(run.run_dir),
                 workdir=attempt.workdir,
                 wall_clock_seconds=self.wall_clock_seconds,
@@ -258,6 +258,11 @@ class Supervisor:
             await self.coordinator.permissions.record_denials(
                 run.agent_id, run.task_id, attempt.tail.denials
             )
+        # Its work is committed before the task is settled: the next attempt starts from it.
+        try:
+            await self.workspaces.attempt_ended(attempt.run, attempt.workdir, outcome)
+        except Exception:  # the worktree, uncommitted, is kept
+            log.exception("collecting the work in %s", attempt.workdir)
         try:
             run = await self.coordinator.end_run(
                 attempt.run.agent_id, code, outcome,

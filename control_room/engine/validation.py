@@ -25,6 +25,9 @@ from control_room.engine.service import Coordinator
 log = logging.getLogger(__name__)
 DirsOf = Callable[[Task], Awaitable[tuple[Path, Path | None]]]
 """(working directory, run folder or None) of the attempt that handed a task in."""
+OnPassed = Callable[[Task], Awaitable[bool]]
+"""Told of a task whose checks passed, before its verdict (a merge on checks); True when it
+settled the task itself (a merge conflict sent it back)."""
 OUTPUT_TAIL = 8_000
 
 
@@ -71,10 +74,19 @@ class ValidationRunner:
 
     TICK_SECONDS = 2.0
 
-    def __init__(self, coordinator: Coordinator, dirs_of: DirsOf, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        dirs_of: DirsOf,
+        timeout: float = 600.0,
+        on_passed: OnPassed | None = None,
+        after_checks: Callable[[Task], Awaitable[None]] | None = None,
+    ) -> None:
         self.coordinator = coordinator
         self.dirs_of = dirs_of
         self.timeout = timeout
+        self.on_passed = on_passed
+        self.after_checks = after_checks  # before the verdict: what the checks left is kept
         self.loop = Loop("validation", self.TICK_SECONDS, self.step)
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         coordinator.registry.listeners.append(self._on_events)
@@ -110,6 +122,10 @@ class ValidationRunner:
             verdict = "passed" if passed else "failed"
             with contextlib.suppress(OSError), (run_dir / "report.log").open("a") as handle:
                 handle.write(f"\n--- Control Room: checks {verdict} ---\n{report}\n")
+        if self.after_checks is not None:
+            await self.after_checks(task)
+        if passed and self.on_passed is not None and await self.on_passed(task):
+            return
         try:
             await self.coordinator.record_verdict(task.id, task.epoch, passed, report)
         except ControlRoomError as error:  # cancelled or retried meanwhile: nothing to record

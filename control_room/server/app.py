@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_room.domain import Agent, ControlRoomError
 from control_room.engine import Coordinator
+from control_room.engine.delivery import Delivery
 from control_room.server import openapi, rest
 from control_room.server.auth import Authenticator
 from control_room.server.guard import Guard, send_error, served_hosts
@@ -51,6 +52,7 @@ def create_app(
     host: str = "127.0.0.1",
     port: int = 3003,
     extra_hosts: Iterable[str] = (),
+    delivery: Delivery | None = None,
 ) -> Guard:
     auth = Authenticator(coordinator, operator_token, registration_secret)
     hosts = served_hosts(host, port, extra_hosts)
@@ -99,4 +101,5 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
+    app.state.delivery = delivery  # for POST /api/tasks/{id}/merge
     return Guard(app, hosts)

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from control_room import __version__
 from control_room.domain import Claim, ControlRoomError, InvalidInput
 from control_room.engine import Coordinator
+from control_room.engine.delivery import Delivery
 from control_room.server import rest_inbox, rest_listing
 from control_room.server.auth import Authenticator, Caller, Role
 
@@ -157,6 +159,16 @@ async def approve(call: Call) -> Body:
 async def reject(call: Call) -> Body:
     b = take(call.body, ("reason",))
     return (await call.coordinator.reject(call.task_id, b["reason"], actor="operator")).to_dict()
+
+
+async def merge(call: Call) -> Body:
+    """Merge the task's branch into its base branch (as `control-room task merge`)."""
+    take(call.body)
+    delivery = getattr(call.request.app.state, "delivery", None)
+    if delivery is None:  # an app without an engine: the repository is the task's own
+        delivery = Delivery(call.coordinator, project=Path.cwd(), worktrees_root=Path.cwd())
+    done = await delivery.merge(call.task_id, "operator")
+    return done.task.to_dict() | {"already_merged": done.already}
 
 
 def _after(request: Request) -> int:
@@ -305,6 +317,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST", "/api/tasks/{task_id}/reject", reject, "Reject a waiting task",
         roles=("operator",), body=_object(("reason",), reason={"type": "string"}),
+    ),
+    Endpoint(
+        "POST", "/api/tasks/{task_id}/merge", merge,
+        "Merge the task's branch into its base branch (409: conflict, dirty checkout, no branch)",
+        roles=("operator",), body=_object(()),
     ),
     Endpoint(
         "GET", "/api/inbox", rest_inbox.inbox,

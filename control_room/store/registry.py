@@ -117,6 +117,23 @@ class Registry(Protocol):
     async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]: ...
     async def note(self, kind: str, actor: str, message: str, **data: Any) -> None: ...
 
+    # delivery (store/delivery_ops.py)
+    async def set_branch(
+        self,
+        task_id: str,
+        repository: str,
+        branch: str,
+        base_branch: str | None,
+        base_commit: str,
+    ) -> Task: ...
+    async def record_commit(
+        self, task_id: str, agent_id: str | None, sha: str, files: int, on_task: bool, why: str
+    ) -> Task: ...
+    async def record_merge(self, task_id: str, merged: str, commit: str, actor: str) -> Task: ...
+    async def merge_conflict(
+        self, task_id: str, files: tuple[str, ...], actor: str, epoch: int | None, feedback: str
+    ) -> Task: ...
+
     # routing
     async def record_decisions(
         self, decisions: Sequence[RoutingDecision]

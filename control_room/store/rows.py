@@ -18,6 +18,10 @@ from control_room.domain import (
     Task,
 )
 
+DELIVERY_COLUMNS = (
+    "repository", "branch", "base_branch", "base_commit", "commit_sha", "merged_commit"
+)  # fmt: skip
+
 
 def json_list(value: str | None) -> tuple[str, ...]:
     if not value or value == "[]":
@@ -60,6 +64,7 @@ def task(row: sqlite3.Row) -> Task:
         created_by=row["created_by"],
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        **{name: row[name] for name in DELIVERY_COLUMNS},
     )
 
 

@@ -189,6 +189,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX agents_listing ON agents (created_at, agent_id);
     CREATE INDEX agents_live ON agents (created_at, agent_id) WHERE status = 'ACTIVE';
     """,
+    # version 6: delivery: each task's branch, where it started, its commits and its merge
+    """
+    ALTER TABLE tasks ADD COLUMN repository TEXT;
+    ALTER TABLE tasks ADD COLUMN branch TEXT;
+    ALTER TABLE tasks ADD COLUMN base_branch TEXT;
+    ALTER TABLE tasks ADD COLUMN base_commit TEXT;
+    ALTER TABLE tasks ADD COLUMN commit_sha TEXT;
+    ALTER TABLE tasks ADD COLUMN merged_commit TEXT;
+    ALTER TABLE runs ADD COLUMN commit_sha TEXT;
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
 
@@ -203,7 +213,9 @@ def _task_columns(table: str) -> str:
     {table}.manual, {table}.max_attempts, {table}.approved, {table}.attempts, {table}.epoch,
     {table}.agent_id, {table}.lease_expires_at, {table}.progress, {table}.note, {table}.reason,
     {table}.feedback, {table}.summary, {table}.files, {table}.hours, {table}.created_by,
-    {table}.created_at, coalesce({table}.updated_at, {table}.created_at) AS updated_at
+    {table}.created_at, coalesce({table}.updated_at, {table}.created_at) AS updated_at,
+    {table}.repository, {table}.branch, {table}.base_branch, {table}.base_commit,
+    {table}.commit_sha, {table}.merged_commit
     """
 
 
@@ -315,7 +327,7 @@ REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE ag
 RUN_COLUMNS = """
     r.agent_id, r.task_id, r.attempt, r.agent_type, r.runtime, r.run_dir, r.workdir,
     r.started_at, r.pid, r.pid_identity, r.owner_pid, r.ended_at, r.exit_code, r.outcome,
-    r.turns, r.cost_usd
+    r.turns, r.cost_usd, r.commit_sha
 """
 NEXT_ATTEMPT = "SELECT coalesce(max(attempt), 0) + 1 FROM runs WHERE task_id = ?"
 INSERT_RUN = """
@@ -351,3 +363,12 @@ INSERT_DECISION = """
 RECENT_DECISIONS = """
     SELECT * FROM (SELECT * FROM routing_decisions ORDER BY id DESC LIMIT ?) ORDER BY id
 """
+
+# Delivery: a task's branch is recorded once, when its first worktree is made.
+SET_BRANCH = """
+    UPDATE tasks SET repository = ?, branch = ?, base_branch = ?, base_commit = ?
+    WHERE task_id = ? AND branch IS NULL
+"""
+SET_TASK_COMMIT = "UPDATE tasks SET commit_sha = ? WHERE task_id = ?"
+SET_RUN_COMMIT = "UPDATE runs SET commit_sha = ? WHERE agent_id = ?"
+SET_MERGED = "UPDATE tasks SET merged_commit = ? WHERE task_id = ?"

@@ -27,6 +27,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, run_ops, sql
+from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
 from control_room.store.tx import Tx
@@ -48,7 +49,7 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry(PermissionStore, ListingStore):
+class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(

@@ -28,7 +28,7 @@ from control_room.domain import ControlRoomError, Event, Status, Task
 from control_room.engine import Coordinator
 from control_room.engine.engine import Engine
 from control_room.engine.follow import follow_file
-from control_room.tui import dialogs, permissions
+from control_room.tui import delivery, dialogs, permissions
 from control_room.tui.panes import INBOX, AgentTable, DecisionTable, TaskTable, plain
 from control_room.tui.report_text import ReportFormatter
 
@@ -65,6 +65,8 @@ class ControlRoomApp(App[None]):
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Kill agent", id="kill-agent"),
+        Binding("d", "diff", "Diff", id="diff", show=False),  # in help (?): the footer is full
+        Binding("m", "merge", "Merge", id="merge", show=False),
         Binding("p", "permissions", "Permissions", id="permissions", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("t", "next_theme", "Theme", id="theme"),
@@ -371,6 +373,15 @@ class ControlRoomApp(App[None]):
         for event in await self.coordinator.events(task_id=task_id, limit=200):
             lines.append(plain(f"{event.kind:<16} by {event.actor}  {event.message}", 200))
         self.push_screen(dialogs.Details(lines))
+
+    async def action_diff(self) -> None:
+        if (task_id := self._task_id()) and self.world is not None:
+            await delivery.show_diff(self, self.world.engine.delivery, task_id)
+
+    @work(group="dialog")
+    async def action_merge(self) -> None:
+        if (task_id := self._task_id()) and self.world is not None:
+            await delivery.merge(self, self.world.engine.delivery, task_id)
 
     def action_next_theme(self) -> None:
         names = list(self._themes) or [self.theme]
