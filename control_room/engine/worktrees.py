@@ -18,6 +18,8 @@ import shutil
 from collections.abc import Collection
 from pathlib import Path
 
+from control_room.private import project_umask
+
 BRANCH_PREFIX = "control-room/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
@@ -163,6 +165,7 @@ class Worktrees:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
+                umask=project_umask(),  # a worktree keeps git's modes
             )
             out, err = await process.communicate()
         except OSError as error:

@@ -27,6 +27,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, run_ops, sql
+from control_room.store.checks import check_file, refuse_empty
 from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
@@ -57,7 +58,10 @@ class SqliteRegistry:
         busy_timeout_ms: int = 10_000,
         clock: Callable[[], float] = time.time,
         max_batch: int = 512,
+        check_seconds: float | None = None,
     ) -> None:
+        """`check_seconds`: check the file (PRAGMA quick_check) at open for up to that long,
+        refusing a corrupt one; None: no check."""
         if synchronous.upper() not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = Path(path)
@@ -66,6 +70,8 @@ class SqliteRegistry:
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
         self._max_batch = max_batch
+        self._check_seconds = check_seconds
+        self.checked: str | None = None  # what the check at open found, for the operator
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._writer: Writer | None = None
@@ -103,10 +109,16 @@ class SqliteRegistry:
         return db
 
     async def _open(self) -> None:
+        refuse_empty(self.path)
         try:
             self._db = await self._connect(
                 "journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON"
             )
+            if self._check_seconds is not None:
+                limit = self._check_seconds
+                self.checked = await on_connection_thread(
+                    self._db, lambda conn: check_file(conn, self.path, limit)
+                )
             await on_connection_thread(self._db, self._migrate)
             self._reader = await self._connect("query_only = ON")
         except sqlite3.Error as error:

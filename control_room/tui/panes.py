@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from control_room.domain import Agent, Event, Status, Task
+from control_room.domain.text import one_line
 
 STATUS_STYLE = {
     Status.AWAITING_APPROVAL: "bold yellow",
@@ -38,7 +39,7 @@ def ago(at: float | None, now: float) -> str:
 
 def plain(text: str, limit: int = 80) -> Text:
     """Text that came from a task or an agent: never markup, no control characters."""
-    text = "".join(c if c.isprintable() else " " for c in text)
+    text = one_line(text)
     return Text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
