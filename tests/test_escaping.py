@@ -1,0 +1,114 @@
+"""Issue 11, finding 7: untrusted text carries line separators, bidi and C1 controls.
+
+Every JSON output (headless stdout, `events --json`, the `--json` listings) writes them as
+\\uXXXX escapes, so a JSON-lines reader sees one line per object and a terminal sees no control,
+while a parser gets the text back exactly. `task show`, `task list` and the screen show them as
+U+FFFD. Headless stderr lines are plain and escaped too. One module decides: domain/text.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from control_room.domain.text import json_text, one_line, printable
+from control_room.headless_log import PlainFormatter
+from control_room.tui.panes import plain
+from tests.conftest import run_cli
+from tests.serving import free_port
+
+SCRIPT = Path(sys.executable).with_name("control-room")
+# Line and paragraph separators, bidi override/isolate/marks, C1 (NEL, CSI), DEL.
+DANGEROUS = "\u2028\u2029\u202a\u202e\u2066\u2069\u200f\x85\x9b\x7f"
+TITLE = "evil\u202etxt.exe\u2028second line\x9b2J\x85end"
+
+
+def raw_dangerous(text: str) -> list[str]:
+    return [f"U+{ord(c):04X}" for c in text if c in DANGEROUS]
+
+
+def test_the_sanitiser() -> None:
+    encoded = json_text({"t": TITLE + DANGEROUS})
+    assert raw_dangerous(encoded) == [] and "\n" not in encoded
+    assert json.loads(encoded) == {"t": TITLE + DANGEROUS}, "the data itself is unchanged"
+    assert raw_dangerous(printable(TITLE)) == [] and "\ufffd" in printable(TITLE)
+    assert printable("tab\tand\nnewline") == "tab\tand\nnewline"
+    assert one_line("a\nb\tc\u2028d") == "a b c\ufffdd"
+    assert raw_dangerous(str(plain(TITLE, 200))) == [], "the screen's cells"
+
+
+def test_every_cli_output_escapes_or_replaces_them(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    added = run_cli("task", "add", "--title", TITLE, "--description", DANGEROUS, data_dir=home)
+    assert added.returncode == 0, added.stderr
+    task_id = added.stdout.strip()
+    agent = run_cli("agent", "add", "--name", f"agent{DANGEROUS}", "--json", data_dir=home)
+    assert agent.returncode == 0, agent.stderr
+
+    for argv in (
+        ("task", "list", "--json"),
+        ("task", "show", task_id, "--json"),
+        ("events", "--json"),
+        ("agent", "list", "--json"),
+    ):
+        shown = run_cli(*argv, data_dir=home)
+        assert shown.returncode == 0, shown.stderr
+        assert raw_dangerous(shown.stdout) == [], (argv, raw_dangerous(shown.stdout))
+        if argv[0] == "events":
+            lines = shown.stdout.splitlines()
+            assert all(json.loads(line) for line in lines), "one object per line"
+            assert json.loads(lines[0])["message"] == TITLE
+        elif argv[:2] == ("task", "list"):
+            assert json.loads(shown.stdout)[0]["title"] == TITLE
+        elif argv[:2] == ("task", "show"):
+            data = json.loads(shown.stdout)
+            assert (data["title"], data["description"]) == (TITLE, DANGEROUS)
+        else:
+            assert json.loads(shown.stdout)[0]["name"] == f"agent{DANGEROUS}"
+
+    for argv in (("task", "list"), ("task", "show", task_id), ("events",), ("agent", "list")):
+        shown = run_cli(*argv, data_dir=home)
+        assert shown.returncode == 0, shown.stderr
+        assert raw_dangerous(shown.stdout) == [], (argv, raw_dangerous(shown.stdout))
+        assert "\ufffd" in shown.stdout, argv
+
+
+def test_headless_stdout_and_stderr_escape_them(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    assert run_cli("init", data_dir=home).returncode == 0
+    (home / "control-room.toml").write_text("[routing]\nspawn_priorities = []\n")
+    engine = subprocess.Popen(
+        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert engine.stdout is not None and engine.stderr is not None
+        while '"event": "started"' not in (said := engine.stderr.readline()):
+            assert said, "the engine exited before it served"
+        added = run_cli("task", "add", "--title", TITLE, "--priority", "P3", data_dir=home)
+        task_id = added.stdout.strip()
+        deadline = time.monotonic() + 30
+        while True:
+            line = engine.stdout.readline()
+            assert line and time.monotonic() < deadline, "the task never appeared"
+            assert raw_dangerous(line) == [], raw_dangerous(line)
+            event = json.loads(line)
+            if event["task_id"] == task_id and event["kind"] == "created":
+                assert event["message"] == TITLE
+                break
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        _, err = engine.communicate(timeout=30)
+    assert engine.returncode == 0, err
+    assert raw_dangerous(err) == []
+
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "agent said %s", (TITLE,), None)
+    line = PlainFormatter().format(record)
+    assert raw_dangerous(line) == [] and "\n" not in line
+    assert line.startswith("control-room: error: agent said evil")
