@@ -13,13 +13,13 @@ import logging
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from control_room.domain.text import json_text, one_line, printable
 from control_room.headless_log import PlainFormatter
 from control_room.tui.panes import plain
 from tests.conftest import run_cli
+from tests.lines import Lines
 from tests.serving import free_port
 
 SCRIPT = Path(sys.executable).with_name("control-room")
@@ -89,24 +89,22 @@ def test_headless_stdout_and_stderr_escape_them(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         assert engine.stdout is not None and engine.stderr is not None
-        while '"event": "started"' not in (said := engine.stderr.readline()):
-            assert said, "the engine exited before it served"
+        out, err = Lines(engine.stdout), Lines(engine.stderr)
+        err.wait_for(lambda line: '"event": "started"' in line)
         added = run_cli("task", "add", "--title", TITLE, "--priority", "P3", data_dir=home)
         task_id = added.stdout.strip()
-        deadline = time.monotonic() + 30
-        while True:
-            line = engine.stdout.readline()
-            assert line and time.monotonic() < deadline, "the task never appeared"
-            assert raw_dangerous(line) == [], raw_dangerous(line)
-            event = json.loads(line)
-            if event["task_id"] == task_id and event["kind"] == "created":
-                assert event["message"] == TITLE
-                break
+        line = out.wait_for(lambda line: f'"task_id": "{task_id}"' in line)
+        event = json.loads(line)
+        assert (event["kind"], event["message"]) == ("created", TITLE)
     finally:
         engine.send_signal(signal.SIGTERM)
-        _, err = engine.communicate(timeout=30)
-    assert engine.returncode == 0, err
-    assert raw_dangerous(err) == []
+        engine.wait(timeout=30)
+    assert engine.returncode == 0, err.join()
+    for line in out.join() + err.join():
+        assert raw_dangerous(line) == [], line
+        assert line.startswith(("{", "control-room: ", "Control Room ")), line
+    engine.stdout.close()
+    engine.stderr.close()
 
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "agent said %s", (TITLE,), None)
     line = PlainFormatter().format(record)

@@ -11,32 +11,20 @@ import json
 import signal
 import sqlite3
 import subprocess
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import run_cli
+from tests.lines import Lines
 from tests.test_headless import SCRIPT, _config, _task, _wait, start_engine
 
 
-class Lines:
-    """The JSON lines a process prints, collected by a thread as they come."""
+def events(out: Lines) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in list(out.lines)]
 
-    def __init__(self, stream: Any) -> None:
-        self.items: list[dict[str, Any]] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
 
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            self.items.append(json.loads(line))
-
-    def has(self, kind: str, task_id: str) -> bool:
-        return any(e["kind"] == kind and e["task_id"] == task_id for e in list(self.items))
-
-    def join(self) -> None:
-        self._thread.join(timeout=10)
+def has(out: Lines, kind: str, task_id: str) -> bool:
+    return any(e["kind"] == kind and e["task_id"] == task_id for e in events(out))
 
 
 def test_events_from_other_processes_reach_the_headless_log(tmp_path: Path) -> None:
@@ -45,20 +33,20 @@ def test_events_from_other_processes_reach_the_headless_log(tmp_path: Path) -> N
     (home / "control-room.toml").write_text(_config("work"))
     engine = start_engine(home, tmp_path)
     assert engine.stdout is not None and engine.stderr is not None
-    first = engine.stderr.readline()
-    start = json.loads(engine.stderr.readline())
-    assert "running on" in first and start["event"] == "started", (first, start)
-    assert start["pid"] == engine.pid and start["version"] and start["url"] in first
-    printed = Lines(engine.stdout)
+    printed, said = Lines(engine.stdout), Lines(engine.stderr)
     try:
+        start = json.loads(said.wait_for(lambda line: line.startswith("{")))
+        first = said.lines[0]
+        assert "running on" in first and start["event"] == "started", (first, start)
+        assert start["pid"] == engine.pid and start["version"] and start["url"] in first
         added = run_cli("task", "add", "--title", "Plan it", "--type", "architecture",
                         data_dir=home)  # fmt: skip
         task_id = added.stdout.strip()
-        _wait(lambda: printed.has("created", task_id), timeout=10)
+        _wait(lambda: has(printed, "created", task_id), timeout=10)
         _wait(lambda: _task(home, task_id)["status"] == "AWAITING_APPROVAL")
         approved = run_cli("task", "approve", task_id, data_dir=home)
         assert approved.returncode == 0, approved.stderr
-        _wait(lambda: printed.has("approved", task_id), timeout=10)
+        _wait(lambda: has(printed, "approved", task_id), timeout=10)
         conn = sqlite3.connect(home / "registry.db")
         with conn:
             conn.execute(
@@ -66,27 +54,26 @@ def test_events_from_other_processes_reach_the_headless_log(tmp_path: Path) -> N
                 "VALUES ('T-SHELL', 'from a shell', 'P3', 'AVAILABLE')"
             )
         conn.close()
-        _wait(lambda: printed.has("created", "T-SHELL"), timeout=10)
+        _wait(lambda: has(printed, "created", "T-SHELL"), timeout=10)
         _wait(lambda: _task(home, task_id)["status"] == "COMPLETED")
-        _wait(lambda: printed.has("completed", task_id), timeout=10)
+        _wait(lambda: has(printed, "completed", task_id), timeout=10)
     finally:
         engine.send_signal(signal.SIGTERM)
         engine.wait(timeout=30)
+        lines = said.join()
         printed.join()
-        err = engine.stderr.read()
         engine.stderr.close()
         engine.stdout.close()
-    assert engine.returncode == 0, err
+    assert engine.returncode == 0, lines
 
-    ids = [e["id"] for e in printed.items]
+    ids = [e["id"] for e in events(printed)]
     assert ids == sorted(set(ids)), "in id order, each once"
     logged = run_cli("events", "--json", "--after", str(ids[0] - 1), "--limit", "1000",
                      data_dir=home)  # fmt: skip
     assert [json.loads(line)["id"] for line in logged.stdout.splitlines()] == ids, "none missed"
-    created_by = {e["task_id"]: e["actor"] for e in printed.items if e["kind"] == "created"}
+    created_by = {e["task_id"]: e["actor"] for e in events(printed) if e["kind"] == "created"}
     assert created_by[task_id] == "operator" and created_by["T-SHELL"] == "sql"
 
-    lines = err.splitlines()
     stop = json.loads(lines[-1])
     assert stop["event"] == "stopped" and stop["pid"] == engine.pid
     for line in lines:  # plain: JSON, or a line of its own that says who speaks
@@ -101,10 +88,9 @@ def test_a_second_writer_under_load_loses_no_line(tmp_path: Path) -> None:
     (home / "control-room.toml").write_text("[routing]\nspawn_priorities = []\n")
     engine = start_engine(home, tmp_path)
     assert engine.stdout is not None and engine.stderr is not None
-    while '"event": "started"' not in (said := engine.stderr.readline()):
-        assert said, "the engine exited before it served"
-    printed = Lines(engine.stdout)
+    printed, said = Lines(engine.stdout), Lines(engine.stderr)
     try:
+        said.wait_for(lambda line: '"event": "started"' in line)
         tasks = [{"id": f"T-{i:03d}", "title": f"task {i}", "priority": "P3"} for i in range(150)]
         writers = []
         for n, half in enumerate((tasks[:75], tasks[75:])):  # two CLI processes at once
@@ -114,15 +100,14 @@ def test_a_second_writer_under_load_loses_no_line(tmp_path: Path) -> None:
             writers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
         for writer in writers:
             assert writer.wait(timeout=60) == 0
-        deadline = time.monotonic() + 20
-        while sum(e["kind"] == "created" for e in list(printed.items)) < 150:
-            assert time.monotonic() < deadline, "created events missing from the log"
-            time.sleep(0.05)
+        _wait(lambda: sum(e["kind"] == "created" for e in events(printed)) == 150, timeout=20)
     finally:
         engine.send_signal(signal.SIGTERM)
         engine.wait(timeout=30)
+        said.join()
         printed.join()
         engine.stderr.close()
         engine.stdout.close()
-    ids = [e["id"] for e in printed.items]
+    ids = [e["id"] for e in events(printed)]
     assert ids == sorted(set(ids))
+    assert sum(e["kind"] == "created" for e in events(printed)) == 150

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from tests.engine_world import SPAWNED
+from tests.lines import Lines
 from tests.serving import free_port
 from tests.test_headless import _wait
 
@@ -140,13 +141,17 @@ def test_a_readable_data_directory_is_made_private_at_start_with_a_warning(
         [str(SCRIPT), "--data-dir", str(home), "serve", "--port", str(free_port())],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, umask=UMASK,
     )  # fmt: skip
+    assert server.stderr is not None
+    said = Lines(server.stderr)
     try:
-        assert server.stderr is not None
-        first = server.stderr.readline()
+        said.wait_for(lambda line: '"event": "started"' in line)
+        first = said.lines[0]
         assert first.startswith("control-room: warning: ") and "private" in first, first
     finally:
         server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
+        server.wait(timeout=30)
+        said.join()
+        server.stderr.close()
     assert server.returncode == 0
     assert mode(report) == 0o600 and mode(home / "runs" / "T-1") == 0o700
     assert loose(home) == {}

@@ -34,10 +34,13 @@ async def init_home(home: Home) -> list[Path]:
         with os.fdopen(fd, "w") as handle:
             handle.write(tokens.new_token("op") + "\n")
         created.append(home.operator_token)
-    if not home.registry.exists():
+    new = not home.registry.exists()  # only then: an existing empty file is never "new"
+    if new:
         created.append(home.registry)
     settings = load_settings(home.config)
-    registry = await SqliteRegistry.open(home.registry, synchronous=settings.synchronous)
+    registry = await SqliteRegistry.open(
+        home.registry, synchronous=settings.synchronous, create=new
+    )
     await registry.close()
     return created
 
@@ -58,6 +61,7 @@ async def open_coordinator(
         synchronous=settings.synchronous,
         busy_timeout_ms=settings.busy_timeout_ms,
         check_seconds=settings.check_seconds if check and settings.check_seconds > 0 else None,
+        create=False,
     )
     if registry.checked not in (None, "ok"):
         log.warning("control-room: warning: %s: %s", home.registry, registry.checked)

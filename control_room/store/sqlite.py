@@ -59,9 +59,12 @@ class SqliteRegistry:
         clock: Callable[[], float] = time.time,
         max_batch: int = 512,
         check_seconds: float | None = None,
+        create: bool = True,
     ) -> None:
         """`check_seconds`: check the file (PRAGMA quick_check) at open for up to that long,
-        refusing a corrupt one; None: no check."""
+        refusing a corrupt one; None: no check. `create`: the caller means to create the
+        registry (it did not exist), so an empty file is one being created right now (by
+        this or a racing process); otherwise an empty file is refused."""
         if synchronous.upper() not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = Path(path)
@@ -71,6 +74,7 @@ class SqliteRegistry:
         self._clock = clock
         self._max_batch = max_batch
         self._check_seconds = check_seconds
+        self._create = create
         self.checked: str | None = None  # what the check at open found, for the operator
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -109,7 +113,8 @@ class SqliteRegistry:
         return db
 
     async def _open(self) -> None:
-        refuse_empty(self.path)
+        if not self._create:
+            refuse_empty(self.path)
         try:
             self._db = await self._connect(
                 "journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON"

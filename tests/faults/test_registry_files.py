@@ -40,6 +40,7 @@ from tests.faults.test_storage import (
     refused_as_unavailable,
     serve,
 )
+from tests.lines import Lines
 from tests.serving import free_port
 
 
@@ -149,25 +150,20 @@ def test_serve_says_serving_on_only_once_it_serves(tmp_path: Path) -> None:
         [str(SCRIPT), "--data-dir", str(home), "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert process.stderr is not None
+    said = Lines(process.stderr)
     try:
-        assert process.stderr is not None
-        lines = []
-        while not any("serving on" in line for line in lines):
-            line = process.stderr.readline()
-            assert line, f"serve exited without serving: {lines}"
-            lines.append(line)
+        said.wait_for(lambda line: "serving on" in line)
         # Told it serves: the very first request is answered, no retry.
         assert httpx2.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200
-        start = json.loads(process.stderr.readline())
+        start = json.loads(said.wait_for(lambda line: line.startswith("{")))
         assert start["event"] == "started" and start["url"] == f"http://127.0.0.1:{port}"
         assert start["pid"] == process.pid and start["version"]
         process.terminate()
         assert process.wait(timeout=15) == 0
-        rest = process.stderr.read().splitlines()
-        assert json.loads(rest[-1])["event"] == "stopped", rest
+        assert json.loads(said.join()[-1])["event"] == "stopped", said.lines
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        process.stderr.close()
