@@ -10,9 +10,11 @@ warning.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 _user_umask: int | None = None
 
@@ -31,6 +33,16 @@ def project_umask() -> int:
     current = os.umask(0o077)
     os.umask(current)
     return current
+
+
+def user_umask() -> dict[str, Any]:
+    """Options for `asyncio.create_subprocess_exec` giving the child the user's umask: `umask=`
+    (which keeps CPython's fast vfork spawn) on the standard event loop, a `preexec_fn` that
+    only sets the umask on uvloop, which has no `umask=`."""
+    mask = project_umask()
+    if type(asyncio.get_running_loop()).__module__.startswith("asyncio"):
+        return {"umask": mask}
+    return {"preexec_fn": lambda: os.umask(mask)}
 
 
 def make_private(root: Path, *, deep: bool = True) -> int:

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 
 from control_room.domain import InvalidInput
 from control_room.engine import processes
-from control_room.private import project_umask
+from control_room.private import user_umask
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ class CommandRuntime:
                 stdout=report,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                umask=project_umask(),  # the project's files keep the user's modes
+                **user_umask(),  # the project's files keep the user's modes
             )
         finally:
             report.close()  # the child has its own copy

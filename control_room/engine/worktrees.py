@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Collection
 from pathlib import Path
 
-from control_room.private import project_umask
+from control_room.private import user_umask
 
 BRANCH_PREFIX = "control-room/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -165,7 +165,7 @@ class Worktrees:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
-                umask=project_umask(),  # a worktree keeps git's modes
+                **user_umask(),  # a worktree keeps git's modes
             )
             out, err = await process.communicate()
         except OSError as error:
