@@ -15,9 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from control_room.domain.text import json_text, one_line, printable
-from control_room.headless_log import PlainFormatter
-from control_room.tui.panes import plain
 from tests.conftest import run_cli
 from tests.lines import Lines
 from tests.serving import free_port
@@ -33,6 +30,9 @@ def raw_dangerous(text: str) -> list[str]:
 
 
 def test_the_sanitiser() -> None:
+    from control_room.domain.text import json_text, one_line, printable
+    from control_room.tui.panes import plain
+
     encoded = json_text({"t": TITLE + DANGEROUS})
     assert raw_dangerous(encoded) == [] and "\n" not in encoded
     assert json.loads(encoded) == {"t": TITLE + DANGEROUS}, "the data itself is unchanged"
@@ -105,6 +105,8 @@ def test_headless_stdout_and_stderr_escape_them(tmp_path: Path) -> None:
         assert line.startswith(("{", "control-room: ", "Control Room ")), line
     engine.stdout.close()
     engine.stderr.close()
+
+    from control_room.headless_log import PlainFormatter
 
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "agent said %s", (TITLE,), None)
     line = PlainFormatter().format(record)
