@@ -112,3 +112,16 @@ def test_headless_stdout_and_stderr_escape_them(tmp_path: Path) -> None:
     line = PlainFormatter().format(record)
     assert raw_dangerous(line) == [] and "\n" not in line
     assert line.startswith("control-room: error: agent said evil")
+
+
+async def test_the_screen_shows_them_replaced(tmp_path: Path) -> None:
+    from tests.test_tui import _has_row, screen, until
+
+    async with screen(tmp_path) as (app, pilot):
+        c = app.coordinator
+        assert c is not None
+        task = await c.add_task({"title": TITLE, "description": DANGEROUS, "priority": "P3"})
+        await until(pilot, lambda: _has_row(app.tasks, task.id))
+        cells = [str(cell) for cell in app.tasks.get_row(task.id)]
+        assert any("evil" in cell for cell in cells)
+        assert [raw_dangerous(cell) for cell in cells] == [[]] * len(cells), cells

@@ -343,7 +343,8 @@ class ControlRoomApp(App[None]):
         if task_id is None or self.coordinator is None:
             return
         task = await self.coordinator.task(task_id)
-        lines = [Text(f"{task.id}  {task.status}  {task.priority.long_name}", style="bold")]
+        head = one_line(f"{task.id}  {task.status}  {task.priority.long_name}")
+        lines = [Text(head, style="bold")]
         lines.append(plain(task.title, 200))
         for label, value in (("description", task.description), ("reason", task.reason),
                              ("feedback", task.feedback), ("summary", task.summary)):  # fmt: skip

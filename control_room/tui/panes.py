@@ -128,7 +128,7 @@ class TaskTable(Table):
         status = Text(str(t.status), style=STATUS_STYLE.get(t.status, ""))
         progress = f"{t.progress}" if t.status in (Status.CLAIMED, Status.IN_PROGRESS) else ""
         return (
-            Text(t.id), Text(str(t.priority)), Text(t.type), status, plain(t.title, 60),
+            plain(t.id, 64), Text(str(t.priority)), plain(t.type, 40), status, plain(t.title, 60),
             Text(t.agent_id or ""), Text(progress), Text(f"{t.attempts}/{t.max_attempts}"),
         )  # fmt: skip
 
@@ -152,8 +152,8 @@ class AgentTable(Table):
             turns = "" if a.turns is None else str(a.turns)
             status = "running" if a.pid else str(a.status).lower()
             cells = tuple(
-                Text(v) for v in (status, a.task_id or "", turns, cost, ago(a.last_seen, now),
-                                  a.runtime)
+                plain(v, 64) for v in (status, a.task_id or "", turns, cost,
+                                       ago(a.last_seen, now), a.runtime)
             )  # fmt: skip
             cells = (plain(a.name, 30), *cells)
             self.put(a.id, cells)
@@ -168,7 +168,7 @@ class DecisionTable(Table):
     def add(self, event: Event) -> None:
         decision = str(event.data.get("decision", ""))
         style = "bold" if decision == "spawn" else "yellow" if decision == "await_approval" else ""
-        cells = (Text(clock(event.at)), Text(event.task_id or ""), Text(decision, style=style),
+        cells = (Text(clock(event.at)), plain(event.task_id or "", 64), Text(decision, style=style),
                  plain(event.message, 100))  # fmt: skip
         self.put(str(event.id), cells)
         self.move_cursor(row=self.row_count - 1)
