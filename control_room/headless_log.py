@@ -42,7 +42,7 @@ class PlainFormatter(logging.Formatter):
         return text
 
 
-def plain_stderr(level: int = logging.WARNING) -> None:
+def plain_stderr(level: int = logging.INFO) -> None:
     """Replace the root logger's handlers by one writing plain lines to stderr."""
     root = logging.getLogger()
     for handler in list(root.handlers):
