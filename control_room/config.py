@@ -18,6 +18,7 @@ from control_room.domain import InvalidInput
 from control_room.domain.permissions import PERMISSION_MODES, ClaudeSettings
 from control_room.domain.routing import RoutingRules
 from control_room.routing_config import routing_rules
+from control_room.ui_names import KEY_IDS, theme_names
 
 DEFAULT_HOME = ".control-room"
 HOME_ENV = "CONTROL_ROOM_HOME"
@@ -31,6 +32,9 @@ DEFAULT_CONFIG = """\
 synchronous = "FULL"
 # How long a write waits for another process holding the registry (milliseconds).
 busy_timeout_ms = 10000
+# At start, `serve`, `run` and the screen check the registry file for corruption for at most
+# this long (seconds; a larger registry starts with a warning that it was not checked in full).
+check_seconds = 5
 
 [leases]
 # How long a claim lasts without progress or heartbeat before the task is reclaimed.
@@ -157,6 +161,7 @@ def resolve_home(data_dir: str | None = None) -> Home:
 class Settings:
     synchronous: str = "FULL"
     busy_timeout_ms: int = 10_000
+    check_seconds: float = 5.0
     lease_seconds: float = 300.0
     host: str = "127.0.0.1"
     port: int = 3003
@@ -197,6 +202,7 @@ class Settings:
 _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("store", "synchronous"): ("synchronous", str),
     ("store", "busy_timeout_ms"): ("busy_timeout_ms", int),
+    ("store", "check_seconds"): ("check_seconds", (int, float)),
     ("leases", "seconds"): ("lease_seconds", (int, float)),
     ("server", "host"): ("host", str),
     ("server", "port"): ("port", int),
@@ -269,10 +275,13 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
     settings = Settings(**values)
     if settings.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise InvalidInput(f"{path}: store.synchronous", "use FULL, NORMAL, EXTRA or OFF")
+    if not math.isfinite(settings.check_seconds) or settings.check_seconds < 0:
+        raise InvalidInput(f"{path}: store.check_seconds", "must be a number of seconds, 0 or more")
     if not math.isfinite(settings.lease_seconds) or settings.lease_seconds <= 0:
         raise InvalidInput(f"{path}: leases.seconds", "must be a positive number of seconds")
     if not math.isfinite(settings.check_timeout_seconds) or settings.check_timeout_seconds <= 0:
         raise InvalidInput(f"{path}: validation.timeout_seconds", "must be a positive number")
+    _check_screen(path, settings)
     for name, (key, allowed) in CHOICES.items():
         if getattr(settings, name) not in allowed:
             raise InvalidInput(f"{path}: {key}", f"use one of {', '.join(allowed)}")
@@ -305,3 +314,18 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings
+
+
+def _check_screen(path: Path, settings: Settings) -> None:
+    """A theme or key id the screen does not have is an error, as any unknown setting."""
+    themes = theme_names()
+    if settings.theme not in themes:
+        raise InvalidInput(
+            f"{path}: screen.theme", f"no theme {settings.theme!r}: use one of {', '.join(themes)}"
+        )
+    for key_id, _ in settings.keys:
+        if key_id not in KEY_IDS:
+            raise InvalidInput(
+                f"{path}: screen.keys.{key_id}",
+                f"no key has this id: use one of {', '.join(KEY_IDS)}",
+            )

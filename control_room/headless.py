@@ -9,7 +9,7 @@ left, per config) and their tasks released, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import TextIO
 
 from control_room.config import Home, Settings
-from control_room.domain import Event
-from control_room.engine import Coordinator, Lagged
+from control_room.domain import ControlRoomError, Event
+from control_room.domain.text import json_text
+from control_room.engine import Coordinator
+from control_room.engine.changes import RegistryWatcher
 from control_room.engine.engine import Engine
+from control_room.headless_log import plain_stderr, status_line
 from control_room.server.run import StopSignals, tune_gc
 from control_room.world import World, open_world
 
@@ -30,30 +33,52 @@ IDLE_POLL_SECONDS = 0.5
 def log_line(event: Event) -> str:
     data = event.to_dict()
     data["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event.at)) + "Z"
-    return json.dumps(data, ensure_ascii=False)
+    return json_text(data)
 
 
-async def print_events(coordinator: Coordinator, out: TextIO) -> None:
-    """Every committed event as one JSON line, in order; a lag is filled from the registry."""
-    last = await coordinator.registry.last_event_id()
+class EventPrinter:
+    """Every committed event as one JSON line, in id order, whoever wrote it: this process
+    (told at once by the registry), another process (the CLI, a second server, a sqlite3
+    shell: noticed by the registry file's change notifications) or anything a notification
+    missed (a look every `poll` seconds). The lines come from the registry's log itself."""
 
-    def emit(event: Event) -> None:
-        nonlocal last
-        if event.id > last:
-            print(log_line(event), file=out, flush=True)
-            last = event.id
+    def __init__(
+        self, coordinator: Coordinator, registry_file: Path, out: TextIO, poll: float = 1.0
+    ) -> None:
+        self.coordinator, self.registry_file, self.out, self.poll = (
+            coordinator, registry_file, out, poll,
+        )  # fmt: skip
+        self.last = 0
+        self._changed = asyncio.Event()
 
-    while True:
-        subscription = coordinator.bus.subscribe()
+    async def start(self) -> None:
+        """From now on: every event committed after this call is printed."""
+        self.last = await self.coordinator.registry.last_event_id()
+
+    async def drain(self) -> None:
+        """Print what was committed since the last line printed."""
+        while batch := await self.coordinator.events(after=self.last, limit=1000):
+            for event in batch:
+                print(log_line(event), file=self.out)
+            self.out.flush()
+            self.last = batch[-1].id
+
+    def _wake(self, *_: object) -> None:
+        self._changed.set()
+
+    async def run(self) -> None:
+        self.coordinator.registry.listeners.append(self._wake)
+        watcher = asyncio.create_task(RegistryWatcher(self.registry_file, self._wake).run())
         try:
-            for event in await coordinator.events(after=last, limit=100_000):
-                emit(event)
             while True:
-                emit(await subscription.get())
-        except Lagged:
-            continue
+                self._changed.clear()
+                await self.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), self.poll)
         finally:
-            subscription.close()
+            self.coordinator.registry.listeners.remove(self._wake)
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def run_headless(
@@ -87,25 +112,39 @@ async def _run(
 ) -> None:
     opened = open_world(home, settings, host, port, spawn=spawn, signals=signals, project=project)
     async with opened as world:
+        plain_stderr()  # after the app: the MCP server installs a Rich handler of its own
         helpers = []
-        if log_events:
-            helpers.append(asyncio.create_task(print_events(world.coordinator, out)))
+        printer = EventPrinter(world.coordinator, home.registry, out) if log_events else None
+        if printer is not None:
+            await printer.start()
+            helpers.append(asyncio.create_task(printer.run()))
         if until is not None:
             helpers.append(asyncio.create_task(_stop_when(until, world)))
-        what = "running" if spawn else "serving"
-        print(
-            f"Control Room {what} on {world.url}  (REST /api, MCP /mcp; Ctrl-C stops)",
-            file=sys.stderr,
-            flush=True,
-        )
+        helpers.append(asyncio.create_task(_announce(world, spawn)))
         tune_gc()
         try:
             await world.serve()
         finally:
-            await asyncio.sleep(0)  # let the last events reach the log
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            if printer is not None:  # what the engine committed while it stopped
+                with contextlib.suppress(ControlRoomError):
+                    await printer.drain()
+            status_line("stopped", url=world.url)
+
+
+async def _announce(world: World, spawn: bool) -> None:
+    """Say where Control Room serves once it does: the server bound and started."""
+    while not world.server.started:  # noqa: ASYNC110 (uvicorn sets a flag, not an event)
+        await asyncio.sleep(0.01)
+    what = "running" if spawn else "serving"
+    print(
+        f"Control Room {what} on {world.url}  (REST /api, MCP /mcp; Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    status_line("started", url=world.url, spawning=spawn)
 
 
 async def _stop_when(until: IdleCheck, world: World) -> None:

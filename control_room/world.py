@@ -60,7 +60,7 @@ async def open_world(
     operator_token = home.operator_token.read_text(encoding="utf-8").strip()
     # One engine per data directory starts agents; more processes may serve beside it.
     with engine_lock(home) if spawn else contextlib.nullcontext():
-        async with open_coordinator(home, settings) as coordinator:
+        async with open_coordinator(home, settings, check=True) as coordinator:
             listening = bind(host, port)
             try:
                 bound_port = listening.getsockname()[1]

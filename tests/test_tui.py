@@ -267,9 +267,10 @@ async def _on_top(app: ControlRoomApp, kind: type) -> bool:
 async def test_keys_are_remapped_by_their_ids(tmp_path: Path) -> None:
     home = Home(tmp_path / "data")
     await init_home(home)
-    home.config.write_text('[screen]\nkeys = { approve = "A", nothing = "z" }\n')
+    home.config.write_text('[screen]\nkeys = { approve = "A" }\n')
     settings = load_settings(home.config)
-    app = create_app(world_on(home, settings, spawn=False), keys=dict(settings.keys))
+    keys = dict(settings.keys) | {"nothing": "z"}  # given directly: the config refuses it
+    app = create_app(world_on(home, settings, spawn=False), keys=keys)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: _ready(app))
         c = app.coordinator

@@ -15,6 +15,7 @@ from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
 from control_room.engine.validators import NO_RUNNER, checks_have_a_runner
+from control_room.private import make_private, private_umask
 
 FOLLOW_POLL_SECONDS = 0.25
 
@@ -23,8 +24,14 @@ def _home(args: argparse.Namespace) -> Home:
     return resolve_home(getattr(args, "data_dir", None))
 
 
+LONG_RUNNING = ("serve", "run", "mcp", "screen")
+
+
 async def run(args: argparse.Namespace) -> int:
     home = _home(args)
+    private_umask()  # the demo too: its world is a data directory like any other
+    if args.command != "demo":  # its world is not `home`
+        keep_private(home, deep=args.command in LONG_RUNNING)
     if args.command == "init":
         return await init(home)
     if args.command == "demo":
@@ -49,6 +56,16 @@ async def run(args: argparse.Namespace) -> int:
         if args.command in ("inbox", "permission"):
             return await inbox.run(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def keep_private(home: Home, *, deep: bool) -> None:
+    """What was left readable by others in the data directory is made private."""
+    if changed := make_private(home.root, deep=deep):
+        print(
+            f"control-room: warning: {changed} files and folders in {home.root} were readable "
+            "by other users: made them private (folders 0700, files 0600)",
+            file=sys.stderr,
+        )
 
 
 async def doors(args: argparse.Namespace, home: Home, settings: Settings) -> int:

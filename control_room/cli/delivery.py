@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import render
 from control_room.config import load_settings, resolve_home
+from control_room.domain.text import printable
 from control_room.engine import Coordinator
 from control_room.engine.delivery import Delivery
 
@@ -55,7 +55,7 @@ def colour(diff: str) -> str:
 
 async def task_diff(coordinator: Coordinator, args: argparse.Namespace) -> int:
     task = await coordinator.task(args.id)
-    text = render.printable(await _delivery(coordinator, args).diff(task))
+    text = printable(await _delivery(coordinator, args).diff(task))
     if not text:
         base = (task.base_commit or "")[:12]
         print(f"{task.id}: no changes on {task.branch} since {base}", file=sys.stderr)

@@ -10,6 +10,7 @@ from typing import Any
 
 from control_room.cli import render
 from control_room.domain.permissions import InboxItem, PermissionRequest
+from control_room.domain.text import printable
 from control_room.engine import Coordinator
 
 HINTS = {
@@ -40,7 +41,7 @@ def add_commands(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> N
 def inbox_table(items: list[InboxItem], now: float) -> str:
     rows = [
         (i.kind, i.id, i.task or "-", i.agent or "-", render.ago(i.since, now),
-         render.printable(i.summary))
+         printable(i.summary))
         for i in items
     ]  # fmt: skip
     return render.table(("KIND", "ID", "TASK", "AGENT", "SINCE", "SUMMARY"), rows)
@@ -72,13 +73,13 @@ def answered(r: PermissionRequest) -> str:
         how = "allowed always for this task" if r.always else "allowed once"
     else:
         how = f"denied ({r.reason})"
-    return f"permission {r.id} ({render.printable(r.summary)}) for {r.task_id}: {how}"
+    return f"permission {r.id} ({printable(r.summary)}) for {r.task_id}: {how}"
 
 
 def waiting_lines(pending: list[PermissionRequest]) -> list[str]:
     """For `task show`: the requests its agent is waiting on."""
     return [
-        f"  waiting for permission: request {r.id}: {render.printable(r.summary)}"
+        f"  waiting for permission: request {r.id}: {printable(r.summary)}"
         f"  (control-room permission allow {r.id} | deny {r.id} --reason ...)"
         for r in pending
     ]

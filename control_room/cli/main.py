@@ -14,8 +14,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from control_room import __version__
-from control_room.cli import commands, delivery, inbox
+from control_room import __version__, early_stop
+from control_room.cli import delivery, inbox
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -220,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()  # no terminal to draw the screen on
             return 0
         args.command = "screen"
+    if args.command == "serve" or getattr(args, "headless", False):
+        early_stop.catch_early()  # a stop while starting up ends in a clean exit 0
+    from control_room.cli import commands  # after catch_early: most of start-up's imports
+
     try:
         with asyncio.Runner(loop_factory=_event_loop_factory(args.command)) as runner:
             return runner.run(commands.run(args))

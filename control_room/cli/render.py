@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from control_room.domain import Agent, Event, Task
+from control_room.domain.text import json_text, printable
 
-# Text from agents is untrusted: terminal control characters (which could move the cursor,
-# retitle the window or hide lines) are shown as U+FFFD instead of being sent to the terminal.
-_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) not in "\n\t"}
-_JSON_C1 = {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)}  # C0 is escaped by json already
-
-
-def printable(text: str) -> str:
-    return text.translate(_CONTROLS)
+# Text from agents is untrusted: domain/text.py decides what reaches the terminal raw.
 
 
 def as_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2).translate(_JSON_C1)
+    return json_text(data, indent=2)
 
 
 def json_line(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False).translate(_JSON_C1)
+    return json_text(data)
 
 
 def clock(at: float | None) -> str:

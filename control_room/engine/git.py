@@ -14,6 +14,8 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
+from control_room.private import user_umask
+
 LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
 TIMEOUT_SECONDS = 60.0
 
@@ -55,6 +57,7 @@ class Git:
                 stderr=asyncio.subprocess.PIPE,
                 env={**self.env, **(env or {})},
                 start_new_session=True,
+                **user_umask(),  # the project's files and objects keep the user's modes
             )  # fmt: skip
         except OSError as error:
             raise GitError(f"cannot run git: {error.strerror or error}") from error

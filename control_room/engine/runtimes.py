@@ -20,6 +20,7 @@ from control_room.domain import InvalidInput
 from control_room.domain.permissions import ClaudeSettings
 from control_room.domain.routing import AgentType
 from control_room.engine import processes
+from control_room.private import user_umask
 
 T = TypeVar("T")
 
@@ -166,6 +167,7 @@ class CommandRuntime:
                 stdout=report,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                **user_umask(),  # the project's files keep the user's modes
             )
         finally:
             report.close()  # the child has its own copy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,8 @@ from control_room.domain import StoreError
 from control_room.engine import tokens
 from control_room.engine.service import Coordinator
 from control_room.store import SqliteRegistry
+
+log = logging.getLogger(__name__)
 
 
 async def init_home(home: Home) -> list[Path]:
@@ -31,27 +34,37 @@ async def init_home(home: Home) -> list[Path]:
         with os.fdopen(fd, "w") as handle:
             handle.write(tokens.new_token("op") + "\n")
         created.append(home.operator_token)
-    if not home.registry.exists():
+    new = not home.registry.exists()  # only then: an existing empty file is never "new"
+    if new:
         created.append(home.registry)
     settings = load_settings(home.config)
-    registry = await SqliteRegistry.open(home.registry, synchronous=settings.synchronous)
+    registry = await SqliteRegistry.open(
+        home.registry, synchronous=settings.synchronous, create=new
+    )
     await registry.close()
     return created
 
 
 @asynccontextmanager
 async def open_coordinator(
-    home: Home, settings: Settings | None = None
+    home: Home, settings: Settings | None = None, *, check: bool = False
 ) -> AsyncIterator[Coordinator]:
-    """The coordinator on an initialised data directory; closes the registry on exit."""
+    """The coordinator on an initialised data directory; closes the registry on exit.
+    `check`: refuse a corrupt registry file (for the processes that serve it)."""
     if not home.registry.exists():
         raise StoreError(
             f"no registry at {home.root}: run `control-room init` first (or pass --data-dir)"
         )
     settings = settings or load_settings(home.config)
     registry = await SqliteRegistry.open(
-        home.registry, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
+        home.registry,
+        synchronous=settings.synchronous,
+        busy_timeout_ms=settings.busy_timeout_ms,
+        check_seconds=settings.check_seconds if check and settings.check_seconds > 0 else None,
+        create=False,
     )
+    if registry.checked not in (None, "ok"):
+        log.warning("control-room: warning: %s: %s", home.registry, registry.checked)
     try:
         coordinator = Coordinator(registry, lease_seconds=settings.lease_seconds)
         coordinator.permissions.timeout_seconds = settings.permission_timeout_seconds

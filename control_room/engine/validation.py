@@ -21,6 +21,7 @@ from pathlib import Path
 from control_room.domain import ControlRoomError, Event, Status, Task
 from control_room.engine.loops import Loop
 from control_room.engine.service import Coordinator
+from control_room.private import user_umask
 
 log = logging.getLogger(__name__)
 DirsOf = Callable[[Task], Awaitable[tuple[Path, Path | None]]]
@@ -47,6 +48,7 @@ async def run_check(command: str, workdir: Path, limit_seconds: float) -> tuple[
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # so a time-out can stop the whole process group
+            **user_umask(),  # the project's files keep the user's modes
         )
     except OSError as error:
         return False, f"$ {command}\ncannot run it: {error.strerror or error}"

@@ -10,6 +10,8 @@ import socket
 import uvicorn
 from starlette.types import ASGIApp
 
+from control_room import early_stop
+
 GRACE_SECONDS = 2
 KEEP_ALIVE_SECONDS = 75  # the default of [server] keep_alive_seconds
 Server = uvicorn.Server
@@ -51,7 +53,7 @@ class StopSignals:
     asks again: a stop request always ends in a clean return, and exit 0."""
 
     def __init__(self) -> None:
-        self.asked = False
+        self.asked = early_stop.asked()  # a signal that came while the process was starting
         self._server: Server | None = None
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)

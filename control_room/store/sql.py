@@ -19,6 +19,24 @@ _STATUSES = (
     "'COMPLETED', 'BLOCKED', 'FAILED', 'CANCELLED'"
 )
 
+
+def _bad_id(column: str) -> str:
+    """SQL true when `column` is not a task id `task add` accepts (domain/specs.py TASK_ID:
+    1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)."""
+    return (
+        f"NOT (length({column}) BETWEEN 1 AND 64 AND {column} GLOB '[A-Za-z0-9]*' "
+        f"AND {column} NOT GLOB '*[^A-Za-z0-9._-]*')"
+    )
+
+
+_ID_RULE = (
+    "'task_id must be 1-64 letters, digits, ''.'', ''_'' or ''-'', starting with a letter or digit'"
+)
+_BAD_ID_REASON = (
+    "'its task id is not one Control Room accepts (written outside it): never spawned; add "
+    "it again with a valid id'"
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # version 1
     f"""
@@ -198,6 +216,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN commit_sha TEXT;
     ALTER TABLE tasks ADD COLUMN merged_commit TEXT;
     ALTER TABLE runs ADD COLUMN commit_sha TEXT;
+    """,
+    # version 7: task ids as `task add` accepts them (domain/specs.py TASK_ID), also for rows
+    # written by a sqlite3 shell. A row an older registry holds with another id is marked
+    # FAILED (an event says why) and may never leave FAILED or CANCELLED: it is never spawned
+    # or claimed, and stays visible.
+    f"""
+    INSERT INTO events (at, kind, actor, task_id, from_status, to_status, message)
+    SELECT {_NOW}, 'failed', 'migration', task_id, status, 'FAILED', {_BAD_ID_REASON}
+    FROM tasks WHERE {_bad_id("task_id")} AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED');
+    UPDATE tasks SET status = 'FAILED', reason = {_BAD_ID_REASON}, agent_id = NULL,
+        lease_expires_at = NULL, updated_at = {_NOW}
+    WHERE {_bad_id("task_id")} AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED');
+
+    CREATE TRIGGER tasks_id_accepted BEFORE INSERT ON tasks WHEN {_bad_id("NEW.task_id")}
+    BEGIN SELECT RAISE(ABORT, {_ID_RULE}); END;
+    CREATE TRIGGER tasks_id_kept BEFORE UPDATE ON tasks
+    WHEN {_bad_id("NEW.task_id")} AND (NEW.task_id IS NOT OLD.task_id
+        OR NEW.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+    BEGIN SELECT RAISE(ABORT, {_ID_RULE}); END;
     """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""

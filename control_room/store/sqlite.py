@@ -27,6 +27,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import ops, rows, run_ops, sql
+from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
@@ -60,7 +61,13 @@ class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
         busy_timeout_ms: int = 10_000,
         clock: Callable[[], float] = time.time,
         max_batch: int = 512,
+        check_seconds: float | None = None,
+        create: bool = True,
     ) -> None:
+        """`check_seconds`: check the file (PRAGMA quick_check) at open for up to that long,
+        refusing a corrupt one; None: no check. `create`: the caller means to create the
+        registry (it did not exist), so an empty file is one being created right now (by
+        this or a racing process); otherwise an empty file is refused."""
         if synchronous.upper() not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = Path(path)
@@ -69,6 +76,9 @@ class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
         self._max_batch = max_batch
+        self._check_seconds = check_seconds
+        self._create = create
+        self.checked: str | None = None  # what the check at open found, for the operator
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._writer: Writer | None = None
@@ -106,10 +116,17 @@ class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
         return db
 
     async def _open(self) -> None:
+        if not self._create:
+            refuse_empty(self.path)
         try:
             self._db = await self._connect(
                 "journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON"
             )
+            if self._check_seconds is not None:
+                limit = self._check_seconds
+                self.checked = await on_connection_thread(
+                    self._db, lambda conn: check_file(conn, self.path, limit)
+                )
             await on_connection_thread(self._db, self._migrate)
             self._reader = await self._connect("query_only = ON")
         except sqlite3.Error as error:

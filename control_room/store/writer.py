@@ -75,6 +75,54 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+def side_files(path: Path) -> tuple[Path, Path]:
+    """The write-ahead log and its shared-memory index, beside the registry."""
+    return path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")
+
+
+class FileGuard:
+    """Notices, before each commit, that the registry or its -wal/-shm file was removed or
+    replaced under this process. SQLite would go on writing to the open (unlinked) files, and
+    every write acknowledged from then on would vanish with the process; a removed WAL also
+    takes with it what was acknowledged but not yet copied into the registry file."""
+
+    def __init__(self, path: Path) -> None:
+        self.paths = (path, *side_files(path))
+        self._files = [_identity(p) for p in self.paths]
+        self.broken: str | None = None
+
+    def check(self, conn: sqlite3.Connection) -> StoreError | None:
+        """None while every file is the one opened; else the error every write gets."""
+        if self.broken is None:
+            for index, path in enumerate(self.paths):
+                now = _identity(path)
+                if self._files[index] is None and index:  # the WAL comes with the first read
+                    self._files[index] = now
+                if now != self._files[index]:
+                    self.broken = self._noticed(conn, path, index)
+                    break
+        if self.broken is None:
+            return None
+        return StoreError(
+            f"{self.broken}; nothing was changed (restart Control Room on the registry you mean)"
+        )
+
+    def _noticed(self, conn: sqlite3.Connection, path: Path, index: int) -> str:
+        what = ("registry", "registry's write-ahead log", "registry's shared memory")[index]
+        broken = f"the {what} {path} was removed or replaced while in use"
+        rescued = ""
+        if index and all(_identity(p) is None for p in self.paths[1:]):
+            # Nobody opened the registry since: copy what this process acknowledged from its
+            # (still open) WAL into the registry file, so it survives this process.
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+                rescued = "; what was acknowledged is saved" if busy == 0 else ""
+            except sqlite3.Error as error:
+                rescued = f"; could not save the WAL into the registry ({error})"
+        log.error("control-room: %s: refusing every write from now on%s", broken, rescued)
+        return broken
+
+
 class Writer:
     def __init__(
         self,
@@ -85,7 +133,7 @@ class Writer:
     ) -> None:
         self._db = db
         self._path = path
-        self._file = _identity(path)
+        self._files = FileGuard(path)
         self._clock = clock
         self._max_batch = max_batch
         self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
@@ -156,13 +204,8 @@ class Writer:
 
     def _run_batch(self, batch: Sequence[Op], conn: sqlite3.Connection) -> list[Any]:
         """One transaction for the whole batch, a savepoint per operation, one COMMIT."""
-        if _identity(self._path) != self._file:
-            # Deleted or replaced under us: SQLite would go on writing to the unlinked file,
-            # and every write acknowledged from now on would vanish with this process.
-            gone = StoreError(
-                f"the registry {self._path} was removed or replaced while in use; nothing was "
-                "changed (restart Control Room on the registry you mean)"
-            )
+        gone = self._files.check(conn)
+        if gone is not None:
             return [gone] * len(batch)
         try:
             conn.execute("BEGIN IMMEDIATE")

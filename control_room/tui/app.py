@@ -25,6 +25,7 @@ from textual.theme import Theme
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from control_room.domain import ControlRoomError, Event, Status, Task
+from control_room.domain.text import one_line
 from control_room.engine import Coordinator
 from control_room.engine.engine import Engine
 from control_room.engine.follow import follow_file
@@ -193,11 +194,13 @@ class ControlRoomApp(App[None]):
             verb = (
                 "awaits approval (a)" if task.status is Status.AWAITING_APPROVAL else "is BLOCKED"
             )
-            self.notify(f"{task.id} {verb}: {task.title}", title="Inbox", severity="warning")
+            text = one_line(f"{task.id} {verb}: {task.title}")
+            self.notify(text, title="Inbox", severity="warning", markup=False)
         await self._permissions_changed(await self.pending.refresh(self.coordinator, events))
         for asked in self.pending.asked(events):
             self.bell()
-            self.notify(f"{asked.agent_id} asks: {asked.message} (p)", title="Permission")
+            text = one_line(f"{asked.agent_id} asks: {asked.message} (p)")
+            self.notify(text, title="Permission", markup=False)
         if any(e.kind.startswith(AGENT_EVENTS) for e in events):
             self.agents.show(await self.coordinator.agents(), time.time())
         for event in events:
@@ -289,8 +292,12 @@ class ControlRoomApp(App[None]):
             return
         try:
             done = await action(self.coordinator)
-        except ControlRoomError as error:
-            self.notify(error.message, title=f"{what}: refused", severity="error")
+        except ControlRoomError as error:  # say what did not happen, not what was meant to
+            verb, _, rest = what.partition(" ")
+            title = f"Not {verb.lower()}: {rest}" if rest else f"Not done: {what}"
+            self.notify(
+                one_line(error.message), title=one_line(title), severity="error", markup=False
+            )
             return
         if isinstance(done, Task):  # shown at once; the event log follows with the same
             self.tasks.show([done])
@@ -362,7 +369,8 @@ class ControlRoomApp(App[None]):
         if task_id is None or self.coordinator is None:
             return
         task = await self.coordinator.task(task_id)
-        lines = [Text(f"{task.id}  {task.status}  {task.priority.long_name}", style="bold")]
+        head = one_line(f"{task.id}  {task.status}  {task.priority.long_name}")
+        lines = [Text(head, style="bold")]
         lines.append(plain(task.title, 200))
         for label, value in (("description", task.description), ("reason", task.reason),
                              ("feedback", task.feedback), ("summary", task.summary)):  # fmt: skip

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from control_room.domain import Agent, Event, Status, Task
+from control_room.domain.text import one_line
 
 STATUS_STYLE = {
     Status.AWAITING_APPROVAL: "bold yellow",
@@ -39,7 +40,7 @@ def ago(at: float | None, now: float) -> str:
 
 def plain(text: str, limit: int = 80) -> Text:
     """Text that came from a task or an agent: never markup, no control characters."""
-    text = "".join(c if c.isprintable() else " " for c in text)
+    text = one_line(text)
     return Text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
@@ -135,7 +136,7 @@ class TaskTable(Table):
         status = Text(str(t.status), style=STATUS_STYLE.get(t.status, ""))
         progress = f"{t.progress}" if t.status in (Status.CLAIMED, Status.IN_PROGRESS) else ""
         return (
-            Text(t.id), Text(str(t.priority)), Text(t.type), status, plain(t.title, 60),
+            plain(t.id, 64), Text(str(t.priority)), plain(t.type, 40), status, plain(t.title, 60),
             Text(t.agent_id or ""), Text(progress), Text(f"{t.attempts}/{t.max_attempts}"),
         )  # fmt: skip
 
@@ -159,8 +160,8 @@ class AgentTable(Table):
             turns = "" if a.turns is None else str(a.turns)
             status = "running" if a.pid else str(a.status).lower()
             cells = tuple(
-                Text(v) for v in (status, a.task_id or "", turns, cost, ago(a.last_seen, now),
-                                  a.runtime)
+                plain(v, 64) for v in (status, a.task_id or "", turns, cost,
+                                       ago(a.last_seen, now), a.runtime)
             )  # fmt: skip
             cells = (plain(a.name, 30), *cells)
             self.put(a.id, cells)
@@ -175,7 +176,7 @@ class DecisionTable(Table):
     def add(self, event: Event) -> None:
         decision = str(event.data.get("decision", ""))
         style = "bold" if decision == "spawn" else "yellow" if decision == "await_approval" else ""
-        cells = (Text(clock(event.at)), Text(event.task_id or ""), Text(decision, style=style),
+        cells = (Text(clock(event.at)), plain(event.task_id or "", 64), Text(decision, style=style),
                  plain(event.message, 100))  # fmt: skip
         self.put(str(event.id), cells)
         self.move_cursor(row=self.row_count - 1)

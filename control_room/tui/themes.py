@@ -14,7 +14,6 @@ import os
 import re
 import tempfile
 import tomllib
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from control_room.domain import InvalidInput
+from control_room.ui_names import themes_folder
 
 DEFAULT_THEME = "control-room-dark"
 
@@ -43,11 +43,6 @@ _FRACTIONS = ("luminosity_spread", "text_alpha")
 
 _SECTION = re.compile(r"^\s*\[\[?\s*([^\[\]]*?)\s*\]\]?\s*(#.*)?$")
 _THEME_LINE = re.compile(r"^(\s*theme\s*=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*')?(.*)$")
-
-
-def themes_folder() -> Path:
-    """Where the installed package keeps its themes."""
-    return Path(str(files("control_room").joinpath("themes")))
 
 
 def load_themes(folder: Path | None = None) -> dict[str, Theme]:
