@@ -24,6 +24,7 @@ from control_room.config import Home, load_settings
 from control_room.domain import InvalidInput, Task
 from control_room.engine import init_home, open_coordinator
 from control_room.engine.git import Git, GitError
+from control_room.private import make_private
 from tests.conftest import run_cli
 from tests.delivery_repo import commit_on_main, git, make_project, no_git_identity, task_with_branch
 
@@ -54,6 +55,7 @@ async def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     await init_home(home)
     async with open_coordinator(home) as coordinator:
         task, _ = await task_with_branch(coordinator, home, project, GREETING)
+    make_private(home.root)  # as Control Room's own processes (umask 077) would have left it
     yield Setup(home, project, task)
 
 

@@ -57,7 +57,8 @@ def check_file(conn: sqlite3.Connection, path: Path, seconds: float) -> str:
         conn.set_progress_handler(None, 0)
     if found == ["ok"]:
         return "ok"
+    detail = " ".join("; ".join(found).split())  # SQLite's report spans lines: one line
     raise StoreError(
-        f"the registry {path} is corrupt ({'; '.join(found)[:300]}); refusing to use it "
+        f"the registry {path} is corrupt ({detail[:300]}); refusing to use it "
         "(restore it from a backup; `sqlite3 registry.db .recover` may save what is left)"
     )
