@@ -10,6 +10,8 @@ import socket
 import uvicorn
 from starlette.types import ASGIApp
 
+from control_room.server.http_limits import LimitedHttpToolsProtocol
+
 GRACE_SECONDS = 2
 Server = uvicorn.Server
 
@@ -68,6 +70,7 @@ class StopSignals:
             log_level="warning",
             log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
+            http=LimitedHttpToolsProtocol,  # refuses oversized request heads before parsing
             access_log=False,
             timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves
         )
