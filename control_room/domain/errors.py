@@ -50,6 +50,14 @@ class Conflict(ControlRoomError):
     http_status = 409
 
 
+class InactiveAgent(NotFound):
+    """The calling agent is not an active one (its token was revoked, or its run ended): over
+    HTTP the same answer as an unknown token."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
 class StoreError(ControlRoomError):
     """The registry file cannot be used (unreadable, too new, disk full, locked too long)."""
 

@@ -111,6 +111,7 @@ class Engine:
             self._poke("reconciler")
 
     def _registry_changed(self) -> None:
+        self.coordinator.registry_changed()
         self._poke("assignment")
         self._poke("validation")
         self._poke("notifier")

@@ -8,7 +8,7 @@ all go through here, so they share exactly the same semantics.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,14 @@ class Coordinator:
         self.bus = bus or EventBus()
         self.lease_seconds = lease_seconds
         self.loops: list[Loop] = []  # the loops running in this process, for observers
+        # Called when the registry changed, whichever process wrote it (the engine's
+        # RegistryWatcher calls `registry_changed`), e.g. to forget cached tokens.
+        self.change_listeners: list[Callable[[], None]] = []
         registry.listeners.append(self.bus.publish)
+
+    def registry_changed(self) -> None:
+        for listener in self.change_listeners:
+            listener()
 
     # -- tasks -----------------------------------------------------------------------------
 

@@ -367,6 +367,8 @@ def route_handler(
         except InvalidInput as failure:
             return error(422, failure.code, failure.message, field=failure.field)
         except ControlRoomError as failure:
+            if failure.http_status == 401:  # the caller was revoked since its token was cached
+                auth.forget()
             return error(failure.http_status, failure.code, failure.message)
         if isinstance(result, Response):
             return result

@@ -19,6 +19,7 @@ from control_room.domain import (
     Claim,
     Conflict,
     Decision,
+    InactiveAgent,
     InvalidInput,
     Lease,
     NotFound,
@@ -132,7 +133,7 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
     """Atomically move one AVAILABLE task to CLAIMED under a new epoch and lease."""
     row = tx.conn.execute(sql.TOUCH_CLAIMER, (tx.now, agent_id)).fetchone()
     if row is None:
-        raise NotFound(f"no active agent {agent_id}")
+        raise InactiveAgent(f"no active agent {agent_id} (revoked, or its run ended)")
     capabilities, holding, started_for = rows.json_list(row[0]), row[1], row[2]
     if holding:
         raise Conflict(f"{agent_id} already holds {holding}: complete or release it first")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from control_room.domain import Action, Conflict, Event, NotFound, Status, Task
+from control_room.domain import Action, Conflict, Event, InactiveAgent, NotFound, Status, Task
 from control_room.domain.status import require
 from control_room.store import rows, sql
 
@@ -79,7 +79,7 @@ class Tx:
     def touch_agent(self, agent_id: str) -> None:
         """Mark the agent seen."""
         if self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).rowcount != 1:
-            raise NotFound(f"no active agent {agent_id}")
+            raise InactiveAgent(f"no active agent {agent_id} (revoked, or its run ended)")
 
     def _ready_dependents(self, task_id: str) -> None:
         for (dependent,) in self.conn.execute(sql.READY_DEPENDENTS, (task_id,)).fetchall():
