@@ -7,6 +7,8 @@ all go through here, so they share exactly the same semantics.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -55,6 +57,18 @@ class Coordinator:
     async def add_task(self, raw: Mapping[str, Any], actor: str = "operator") -> Task:
         (task,) = await self.registry.create_tasks([parse_task_spec(raw)], actor)
         return task
+
+    async def add_task_once(
+        self, raw: Mapping[str, Any], key: str, actor: str = "operator"
+    ) -> tuple[Task, bool]:
+        """Add a task under an idempotency key: (the task, True) the first time; (the task that
+        key made, False) when the same key comes again with the same fields."""
+        if not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+            raise InvalidInput("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+        spec = parse_task_spec(raw)
+        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+        return await self.registry.create_task_once(spec, actor, key, fingerprint)
 
     async def add_tasks(
         self, raws: Sequence[Mapping[str, Any]], actor: str = "operator"

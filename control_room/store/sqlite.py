@@ -166,6 +166,11 @@ class SqliteRegistry:
     async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
         return await self._write(lambda tx: ops.create_tasks(tx, specs, actor))
 
+    async def create_task_once(
+        self, spec: TaskSpec, actor: str, key: str, fingerprint: str
+    ) -> tuple[Task, bool]:
+        return await self._write(lambda tx: ops.create_task_once(tx, spec, actor, key, fingerprint))
+
     async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
         return await self._write(lambda tx: ops.claim(tx, agent_id, task_id, lease_seconds))
 
