@@ -39,6 +39,8 @@ host = "127.0.0.1"
 port = 3003
 # A secret that lets outside agents register without the operator token.
 # registration_secret = "change-me"
+# An MCP session with no request for this long is closed (its client opens a new one).
+mcp_idle_seconds = 600
 
 [screen]
 theme = "control-room-dark"
@@ -129,6 +131,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3003
     registration_secret: str | None = None
+    mcp_idle_seconds: float = 600.0
     theme: str = "control-room-dark"
     keys: tuple[tuple[str, str], ...] = ()  # binding id -> key(s), for the screen
     check_timeout_seconds: float = 600.0
@@ -151,6 +154,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "host"): ("host", str),
     ("server", "port"): ("port", int),
     ("server", "registration_secret"): ("registration_secret", str),
+    ("server", "mcp_idle_seconds"): ("mcp_idle_seconds", (int, float)),
     ("screen", "theme"): ("theme", str),
     ("screen", "keys"): ("keys", dict),
     ("validation", "timeout_seconds"): ("check_timeout_seconds", (int, float)),
@@ -218,6 +222,8 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: agents.max_turns", "must be from 1 to 10000")
     if settings.busy_timeout_ms < 0:
         raise InvalidInput(f"{path}: store.busy_timeout_ms", "must not be negative")
+    if not math.isfinite(settings.mcp_idle_seconds) or settings.mcp_idle_seconds <= 0:
+        raise InvalidInput(f"{path}: server.mcp_idle_seconds", "must be a positive number")
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings

@@ -70,6 +70,7 @@ async def open_world(
                     registration_secret=settings.registration_secret,
                     host=host,
                     port=bound_port,
+                    mcp_idle_seconds=settings.mcp_idle_seconds,
                 )
                 engine = Engine(
                     coordinator,
