@@ -1,9 +1,10 @@
 """A request with a huge header, and one with very many, against a real `control-room serve`.
 
-Measures /api/health latency (p50 and max over the flood) while one client sends a 64 MB
-header through a raw socket, and prints the status each oversized request got.
+Measures /api/health latency (p50 and max over the flood) while one client sends 64 MB
+headers through raw sockets, one request after another for at least `--seconds`, and prints
+the status the oversized requests got.
 
-    python bench/header_flood.py [--mb 64]
+    python bench/header_flood.py [--mb 64] [--seconds 3]
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def health_latencies(url: str, stop: threading.Event, into: list[float]) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=3.0, help="keep flooding this long")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "data"
@@ -102,10 +104,16 @@ def main() -> None:
             watcher = threading.Thread(target=health_latencies, args=(url, stop, during))
             watcher.start()
             head = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ".encode()
-            status, took = oversized(port, head, args.mb << 20)
+            flood_until = time.monotonic() + args.seconds
+            attempts = 0
+            while True:  # one request after another for at least `seconds`
+                status, took = oversized(port, head, args.mb << 20)
+                attempts += 1
+                if time.monotonic() > flood_until:
+                    break
             stop.set()
             watcher.join()
-            print(f"{args.mb} MB header: {status!r} after {took:.2f} s")
+            print(f"{attempts} x {args.mb} MB header: {status!r}, the last after {took:.2f} s")
             for name, xs in (("idle", quiet), (f"during the {args.mb} MB header", during)):
                 xs.sort()
                 print(
