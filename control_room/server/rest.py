@@ -59,6 +59,7 @@ class Endpoint:
     body: Mapping[str, Any] | None = None  # JSON schema of the body
     status: int = 200
     query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def claim_json(claim: Claim) -> Body:
@@ -285,6 +286,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Add a task (201). With an Idempotency-Key header, a retry with the same key and body "
         "answers the task the first request made (200); another body with that key gets 422",
         roles=("operator",), body=TASK_BODY, status=201,
+        headers={"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 255}},
     ),
     Endpoint(
         "POST", "/api/tasks/claim", claim, "Claim a task (the best fit if no task_id)",
