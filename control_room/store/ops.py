@@ -30,13 +30,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.domain.specs import find_cycle, new_task_id
-from control_room.domain.status import (
-    HELD,
-    HOLDER_EVENTS,
-    after_failed_attempt,
-    repeats,
-    require,
-)
+from control_room.domain.status import HELD, after_failed_attempt, repeats, require
 from control_room.store import rows, sql
 from control_room.store.tx import Tx
 
@@ -57,16 +51,10 @@ def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> tu
             raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {t.epoch}; claim again")
         require(action, task_id, t.status)
     except Conflict:
-        if repeats(action, agent_id, epoch, t.epoch, last_holder_write(tx, task_id)):
+        if repeats(action, agent_id, epoch, t.epoch, tx.last_holder_write(task_id)):
             return t, True
         raise
     return t, False
-
-
-def last_holder_write(tx: Tx, task_id: str) -> tuple[str, str] | None:
-    """(event kind, actor) of the task's last write by a holder."""
-    row = tx.conn.execute(sql.LAST_HOLDER_WRITE, (task_id, json.dumps(HOLDER_EVENTS))).fetchone()
-    return (str(row[0]), str(row[1])) if row else None
 
 
 def failed_attempt(t: Task, reason: str) -> dict[str, Any]:
@@ -119,23 +107,6 @@ def create_tasks(tx: Tx, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
     return created
 
 
-def create_task_once(
-    tx: Tx, spec: TaskSpec, actor: str, key: str, fingerprint: str
-) -> tuple[Task, bool]:
-    """The task made under idempotency `key` (False), or a new one made now (True). The same
-    key with another body (`fingerprint`) is refused, and so is a second task with a given id."""
-    row = tx.conn.execute(sql.GET_IDEMPOTENCY_KEY, (key,)).fetchone()
-    if row is not None:
-        if row[0] != fingerprint:
-            raise InvalidInput(
-                "Idempotency-Key", f"was used for another request (it made {row[1]})"
-            )
-        return tx.task(str(row[1])), False
-    (task,) = create_tasks(tx, [spec], actor)
-    tx.conn.execute(sql.INSERT_IDEMPOTENCY_KEY, (key, fingerprint, task.id, tx.now))
-    return task, True
-
-
 def _unused_id(tx: Tx, taken: set[str]) -> str:
     while True:
         task_id = new_task_id()
@@ -173,7 +144,7 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
     capabilities, holding, started_for = rows.json_list(row[0]), row[1], row[2]
     if holding:
         held = tx.task(holding)
-        last = last_holder_write(tx, holding)
+        last = tx.last_holder_write(holding)
         if task_id in (None, holding) and repeats(
             Action.CLAIM, agent_id, held.epoch, held.epoch, last
         ):  # the claim was accepted and its answer lost: the same answer again

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from control_room.domain import Action, Conflict, Event, InactiveAgent, NotFound, Status, Task
-from control_room.domain.status import require
+from control_room.domain.status import HOLDER_EVENTS, require
 from control_room.store import rows, sql
 
 
@@ -75,6 +75,12 @@ class Tx:
         if after.status is Status.COMPLETED:
             self._ready_dependents(after.id)
         return after
+
+    def last_holder_write(self, task_id: str) -> tuple[str, str] | None:
+        """(event kind, actor) of the task's last write by a holder."""
+        params = (task_id, json.dumps(HOLDER_EVENTS))
+        row = self.conn.execute(sql.LAST_HOLDER_WRITE, params).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
 
     def touch_agent(self, agent_id: str) -> None:
         """Mark the agent seen."""
