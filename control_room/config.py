@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from control_room.domain import InvalidInput
+from control_room.domain.permissions import PERMISSION_MODES, ClaudeSettings
 from control_room.domain.routing import RoutingRules
 from control_room.routing_config import routing_rules
 
@@ -60,6 +61,20 @@ on_shutdown = "stop"
 claude_binary = "claude"
 max_turns = 40
 anthropic_model = "claude-sonnet-5-5"
+# Claude Code agents (each [[agent_types]] may set these too). They may always use every
+# Control Room tool, and with "acceptEdits" read, edit and write files in their own worktree.
+# Anything else (Bash, web access, ...) is asked of the operator (`control-room inbox`) unless
+# a rule allows it, e.g. allowed_tools = ["Bash(pytest:*)"]. Unanswered requests are denied
+# after permission_timeout_seconds.
+allowed_tools = []
+disallowed_tools = []
+permission_mode = "acceptEdits"
+extra_args = []
+permission_timeout_seconds = 600
+# An agent that cannot start (a missing program, a git error) is tried again after 30 s, then
+# 1 min, 2 min, ... (doubling); after max_start_failures in a row its task is BLOCKED.
+start_backoff_seconds = 30
+max_start_failures = 5
 
 [worktrees]
 # In a git repository each attempt works in its own worktree on the branch control-room/<task>.
@@ -79,11 +94,15 @@ spawn_priorities = ["P0", "P1"]
 approval_types = ["architecture", "strategic"]
 max_running = 3
 budget_usd = 5.0          # per task, passed to the runtime; 0 for no limit
-default_agent = "development-lead"
+# The agent type for tasks no type's capabilities match; it must be a defined type. Default:
+# development-lead with the built-in types, else the first of your own [[agent_types]].
+# default_agent = "development-lead"
 
 # Agent types map task capabilities to a runtime (claude-code, anthropic or command), first match
 # first. Any [[agent_types]] here replace the built-in list (decision-architect, backend-specialist,
 # ui-specialist-pro, quality-lead, development-lead, operations-lead, all on claude-code).
+# A command type with managed = true needs no MCP: Control Room claims, keeps the lease and
+# hands in for it (see the README for aider and codex).
 # [[agent_types]]
 # name = "backend-specialist"
 # runtime = "claude-code"
@@ -141,9 +160,23 @@ class Settings:
     claude_binary: str = "claude"
     max_turns: int = 40
     anthropic_model: str = "claude-sonnet-5-5"
+    start_backoff_seconds: float = 30.0
+    max_start_failures: int = 5
     worktrees: bool = True
     worktree_cleanup: str = "completed"
     notify_urls: tuple[str, ...] = ()
+    allowed_tools: tuple[str, ...] = ()
+    disallowed_tools: tuple[str, ...] = ()
+    permission_mode: str = "acceptEdits"
+    extra_args: tuple[str, ...] = ()
+    permission_timeout_seconds: float = 600.0
+
+    @property
+    def claude(self) -> ClaudeSettings:
+        """The [agents] defaults for claude-code agents."""
+        return ClaudeSettings(
+            self.allowed_tools, self.disallowed_tools, self.permission_mode, self.extra_args
+        )
 
 
 # (section, key) -> (Settings field, accepted type)
@@ -163,6 +196,13 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("agents", "claude_binary"): ("claude_binary", str),
     ("agents", "max_turns"): ("max_turns", int),
     ("agents", "anthropic_model"): ("anthropic_model", str),
+    ("agents", "allowed_tools"): ("allowed_tools", list),
+    ("agents", "disallowed_tools"): ("disallowed_tools", list),
+    ("agents", "permission_mode"): ("permission_mode", str),
+    ("agents", "extra_args"): ("extra_args", list),
+    ("agents", "permission_timeout_seconds"): ("permission_timeout_seconds", (int, float)),
+    ("agents", "start_backoff_seconds"): ("start_backoff_seconds", (int, float)),
+    ("agents", "max_start_failures"): ("max_start_failures", int),
     ("worktrees", "enabled"): ("worktrees", bool),
     ("worktrees", "cleanup"): ("worktree_cleanup", str),
     ("notify", "urls"): ("notify_urls", list),
@@ -170,6 +210,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
 CHOICES = {
     "on_shutdown": ("agents.on_shutdown", ("stop", "leave")),
     "worktree_cleanup": ("worktrees.cleanup", ("completed", "always", "never")),
+    "permission_mode": ("agents.permission_mode", PERMISSION_MODES),
 }
 
 
@@ -218,6 +259,20 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
             raise InvalidInput(f"{path}: {key}", f"use one of {', '.join(allowed)}")
     if not math.isfinite(settings.wall_clock_seconds) or settings.wall_clock_seconds <= 0:
         raise InvalidInput(f"{path}: agents.wall_clock_seconds", "must be a positive number")
+    for key in ("allowed_tools", "disallowed_tools", "extra_args"):
+        if not all(item.strip() for item in getattr(settings, key)):
+            raise InvalidInput(f"{path}: agents.{key}", "must be a list of non-empty strings")
+    timeout = settings.permission_timeout_seconds
+    if not math.isfinite(timeout) or not 0 < timeout <= 86_400:
+        raise InvalidInput(
+            f"{path}: agents.permission_timeout_seconds",
+            "must be a positive number of seconds (at most 86400)",
+        )
+    backoff = settings.start_backoff_seconds
+    if not math.isfinite(backoff) or not 0 < backoff <= 86_400:
+        raise InvalidInput(f"{path}: agents.start_backoff_seconds", "must be from 0 to 86400 s")
+    if not 1 <= settings.max_start_failures <= 1000:
+        raise InvalidInput(f"{path}: agents.max_start_failures", "must be from 1 to 1000")
     if not 1 <= settings.max_turns <= 10_000:
         raise InvalidInput(f"{path}: agents.max_turns", "must be from 1 to 10000")
     if settings.busy_timeout_ms < 0:

@@ -7,12 +7,16 @@ from typing import Any
 
 from control_room.domain import InvalidInput
 from control_room.domain import specs as check
+from control_room.domain.permissions import PERMISSION_MODES
 from control_room.domain.priority import parse_priority
 from control_room.domain.routing import DEFAULT_AGENT_TYPES, AgentType, RoutingRules
 
 RUNTIMES = ("claude-code", "anthropic", "command")
 ROUTING_KEYS = ("spawn_priorities", "approval_types", "max_running", "budget_usd", "default_agent")
-AGENT_KEYS = ("name", "runtime", "capabilities", "command", "prompt_via", "model", "max_turns")
+AGENT_KEYS = (
+    "name", "runtime", "capabilities", "command", "prompt_via", "model", "max_turns", "managed",
+)  # fmt: skip
+CLAUDE_KEYS = ("allowed_tools", "disallowed_tools", "permission_mode", "extra_args")
 
 
 def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
@@ -44,15 +48,21 @@ def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
             table.get("max_running", defaults.max_running), "max_running", 0, 1000
         )
         budget = check.number(table.get("budget_usd", defaults.budget_usd), "budget_usd", 0, 10_000)
+        # Without default_agent: development-lead among the built-in types, else the first of
+        # the user's own [[agent_types]].
         default_name = check.word(
-            table.get("default_agent", defaults.default_agent_type.name), "default_agent"
+            table.get("default_agent", _default_name(agent_types, agent_tables is None)),
+            "default_agent",
         )
     except InvalidInput as error:
         raise InvalidInput(where(f"routing.{error.field}"), error.detail) from None
-    default = next(
-        (kind for kind in agent_types if kind.name == default_name),
-        AgentType(default_name, defaults.default_agent_type.runtime),
-    )
+    default = next((kind for kind in agent_types if kind.name == default_name), None)
+    if default is None:
+        defined = ", ".join(kind.name for kind in agent_types)
+        raise InvalidInput(
+            where("routing.default_agent"),
+            f"no agent type named {default_name!r} (defined: {defined})",
+        )
     return RoutingRules(
         spawn_priorities=priorities,
         approval_types=approval,
@@ -63,15 +73,21 @@ def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
     )
 
 
+def _default_name(agent_types: tuple[AgentType, ...], built_in: bool) -> str:
+    if built_in or not agent_types:
+        return RoutingRules().default_agent_type.name
+    return agent_types[0].name
+
+
 def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
-    if not isinstance(tables, list):
-        raise InvalidInput(where("agent_types"), "expected [[agent_types]] tables")
-    found = []
+    if not isinstance(tables, list) or not tables:
+        raise InvalidInput(where("agent_types"), "expected one or more [[agent_types]] tables")
+    found: list[AgentType] = []
     for number, table in enumerate(tables, 1):
         label = f"agent_types[{number}]"
         if not isinstance(table, dict):
             raise InvalidInput(where(label), "expected a table")
-        unknown = sorted(set(table) - set(AGENT_KEYS))
+        unknown = sorted(set(table) - set(AGENT_KEYS) - set(CLAUDE_KEYS))
         if unknown:
             raise InvalidInput(where(f"{label}.{unknown[0]}"), "unknown setting")
         try:
@@ -84,6 +100,7 @@ def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
             model = None if model is None else check.word(model, "model")
             turns = table.get("max_turns")
             turns = None if turns is None else check.integer(turns, "max_turns", 1, 10_000)
+            managed = check.boolean(table.get("managed", False), "managed")
         except InvalidInput as error:
             raise InvalidInput(where(f"{label}.{error.field}"), error.detail) from None
         if runtime not in RUNTIMES:
@@ -92,5 +109,43 @@ def _agent_types(where: Any, tables: Any) -> tuple[AgentType, ...]:
             raise InvalidInput(where(f"{label}.command"), "the command runtime needs a command")
         if prompt_via not in ("stdin", "file"):
             raise InvalidInput(where(f"{label}.prompt_via"), "use stdin or file")
-        found.append(AgentType(name, runtime, capabilities, command, prompt_via, model, turns))
+        if managed and runtime != "command":
+            raise InvalidInput(where(f"{label}.managed"), "only a command agent type is managed")
+        if name in (kind.name for kind in found):
+            raise InvalidInput(where(f"{label}.name"), f"{name!r} is defined twice")
+        claude = claude_options(where, label, table)
+        found.append(
+            AgentType(
+                name,
+                runtime,
+                capabilities,
+                command,
+                prompt_via,
+                model,
+                turns,
+                managed=managed,
+                **claude,
+            )
+        )
     return tuple(found)
+
+
+def claude_options(where: Any, label: str, table: dict[str, Any]) -> dict[str, Any]:
+    """The claude-code permission settings given in `table` (lists of strings, one mode)."""
+    found: dict[str, Any] = {}
+    for key in ("allowed_tools", "disallowed_tools", "extra_args"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(
+                isinstance(item, str) and item.strip() for item in value
+            ):
+                raise InvalidInput(where(f"{label}.{key}"), "must be a list of non-empty strings")
+            found[key] = tuple(value)
+    if "permission_mode" in table:
+        mode = table["permission_mode"]
+        if mode not in PERMISSION_MODES:
+            raise InvalidInput(
+                where(f"{label}.permission_mode"), f"use one of {', '.join(PERMISSION_MODES)}"
+            )
+        found["permission_mode"] = mode
+    return found

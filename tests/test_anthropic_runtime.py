@@ -212,8 +212,9 @@ async def test_stop_ends_a_loop_stuck_on_a_slow_model(tmp_path: Path) -> None:
                 running, launch = await start_on_a_slow_model(tmp_path, server, url)
                 assert await asyncio.to_thread(asked.wait, 10), "the model was asked"
                 began = time.monotonic()
-                await running.stop(grace_seconds=5)
-                assert time.monotonic() - began < 2 and running.task.done()
+                await running.stop(grace_seconds=60)
+                # Cancelled at once: not after the grace, nor when the model answers (60 s).
+                assert time.monotonic() - began < 30 and running.task.done()
                 assert await running.wait() == 1
             finally:
                 release.set()
@@ -231,7 +232,7 @@ async def test_the_wall_clock_limit_stops_the_loop(tmp_path: Path) -> None:
                 running, launch = await start_on_a_slow_model(tmp_path, server, url, 0.5)
                 began = time.monotonic()
                 assert await running.wait() == 1
-                assert time.monotonic() - began < 3 and running.timed_out
+                assert time.monotonic() - began < 30 and running.timed_out  # the model: 60 s
             finally:
                 release.set()
     assert "wall-clock" in report(launch)[-1]["errors"][0]

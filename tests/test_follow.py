@@ -20,7 +20,10 @@ async def test_a_file_is_followed_from_before_it_exists_through_appends_and_trun
 
     job = asyncio.create_task(reader())
     try:
-        await asyncio.sleep(0.3)  # watching a folder the reader had to create
+        for _ in range(500):  # the reader creates the folder it watches (bounded: 10 s)
+            if report.parent.is_dir():
+                break
+            await asyncio.sleep(0.02)
         report.write_bytes(b"first line\n")
         assert await asyncio.wait_for(pieces.get(), 5) == b"first line\n"
         with report.open("ab") as handle:

@@ -45,9 +45,8 @@ async def test_a_running_agent_is_adopted_and_settled_when_it_exits(tmp_path: Pa
             assert kinds[-1] == "agent_adopted", kinds
             assert (await c.task(task_id)).status == "CLAIMED", "an adopted agent keeps its task"
             agent.kill()
-            killed = time.monotonic()
-            run = await wait_for(lambda: ended(c, agent_id), within=3, what="the release")
-            assert time.monotonic() - killed < 2
+            # Settled by the process watch, long before its lease (300 s) would expire.
+            run = await wait_for(lambda: ended(c, agent_id), within=30, what="the release")
             assert "adopted" in run.outcome
             task = await c.task(task_id)
             assert (task.status, task.attempts) == ("AVAILABLE", 1)
@@ -68,7 +67,7 @@ async def test_a_run_whose_process_is_gone_is_settled_at_start(tmp_path: Path) -
         assert not run.live and "was gone" in run.outcome
         task = await c.task(task_id)
         assert (task.status, task.attempts) == ("AVAILABLE", 1)
-        assert time.monotonic() - started < 5, "at start, not at lease expiry"
+        assert time.monotonic() - started < 60, "at start, not at lease expiry (300 s)"
 
 
 async def test_a_process_outliving_its_run_is_stopped(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ async def test_an_agent_that_never_reads_its_prompt_does_not_hold_up_the_start(
     attempt = launch(tmp_path, "x" * 4_000_000)  # far more than a pipe holds
     started = time.monotonic()
     running = await CommandRuntime(["sleep", "30"]).start(attempt)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 20, "the start waited for the agent to read its prompt"
     assert running.identity is not None
     environ = environment_of(running.pid)
     assert b"CONTROL_ROOM_HOME=/somewhere/secret" not in environ, "our own settings stay ours"

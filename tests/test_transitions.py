@@ -109,8 +109,9 @@ async def act(action: Action, c: Coordinator, t: Task, agent: str, clock: FakeCl
     await calls[action]()
 
 
-# READY has its own test below; ABANDON happens only as part of ending a run (test_runs.py).
-ACTIONS = [a for a in Action if a not in (Action.READY, Action.ABANDON)]
+# READY has its own test below; ABANDON happens only as part of ending a run (test_runs.py), and
+# GIVE_UP as part of a failed start (test_start_failures.py).
+ACTIONS = [a for a in Action if a not in (Action.READY, Action.ABANDON, Action.GIVE_UP)]
 # The setup's last write repeated by the same agent under the same epoch: answered with the
 # current state instead of refused, and, like a refusal, it changes nothing.
 REPEATS = {

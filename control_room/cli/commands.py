@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import render
+from control_room.cli import inbox, render
 from control_room.cli.importer import read_task_file
 from control_room.config import Home, Settings, load_settings, resolve_home
-from control_room.domain import InvalidInput
+from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
+from control_room.engine.validators import NO_RUNNER, checks_have_a_runner
 
 FOLLOW_POLL_SECONDS = 0.25
 
@@ -45,6 +46,8 @@ async def run(args: argparse.Namespace) -> int:
             return await AGENT_COMMANDS[args.agent_command](coordinator, args)
         if args.command == "events":
             return await events(coordinator, args)
+        if args.command in ("inbox", "permission"):
+            return await inbox.run(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -162,15 +165,22 @@ SHOW_EVENTS = 40
 async def task_show(coordinator: Coordinator, args: argparse.Namespace) -> int:
     """The task and its history: all of it as JSON, the newest part as text."""
     task = await coordinator.task(args.id)
+    unchecked = task.status is Status.VALIDATING and not checks_have_a_runner(_home(args))
+    note = {"checks_waiting": NO_RUNNER} if unchecked else {}  # `task show` says why it waits
     if args.json:
         history, page = [], await coordinator.events(task_id=task.id)
         while page:
             history += page
             page = await coordinator.events(after=page[-1].id, task_id=task.id)
-        print(render.as_json(task.to_dict() | {"events": [e.to_dict() for e in history]}))
+        pending = [r.to_dict() for r in await coordinator.permissions.pending(task.id)]
+        extra = note | {"waiting_for_permission": pending}
+        print(render.as_json(task.to_dict() | extra | {"events": [e.to_dict() for e in history]}))
         return 0
     recent = await coordinator.recent_events(SHOW_EVENTS + 1, task_id=task.id)
-    print(render.task_details(task, recent[-SHOW_EVENTS:], time.time()))
+    waits = note.get("checks_waiting", "")
+    print(render.task_details(task, recent[-SHOW_EVENTS:], time.time(), waits))
+    for line in inbox.waiting_lines(await coordinator.permissions.pending(task.id)):
+        print(line)
     if len(recent) > SHOW_EVENTS:
         print(f"  (older events: control-room events --task {task.id} --limit 1000)")
     return 0

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__
-from control_room.cli import commands
+from control_room.cli import commands, inbox
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -140,6 +140,8 @@ def build_parser() -> Parser:
     new_agent.add_argument("--runtime", default="external")
     new_agent.add_argument("--json", action="store_true")
     command(agents, "revoke", "revoke an agent's token; its task is released").add_argument("id")
+
+    inbox.add_commands(sub, command)
 
     events = command(sub, "events", "the event log, oldest first")
     events.add_argument("--after", type=_count, default=None, metavar="N", help="events after id N")

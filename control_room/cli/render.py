@@ -80,7 +80,7 @@ def task_table(tasks: Sequence[Task]) -> str:
     return table(headers, rows)
 
 
-def task_details(task: Task, events: Sequence[Event], now: float) -> str:
+def task_details(task: Task, events: Sequence[Event], now: float, note: str = "") -> str:
     t = task
     lines = [f"{t.id}  {t.title}"]
 
@@ -89,6 +89,7 @@ def task_details(task: Task, events: Sequence[Event], now: float) -> str:
             lines.append(f"  {name:<12}{value}")
 
     field("status", f"{t.status}" + (f": {t.reason}" if t.reason else ""))
+    field("waiting", note)
     field("priority", t.priority.long_name)
     field("type", t.type + ("  (manual: waits for a human-started agent)" if t.manual else ""))
     field("project", t.project)

@@ -28,6 +28,13 @@ class AgentType:
     prompt_via: str = "stdin"  # command runtime: "stdin" or "file" ({prompt_file} in command)
     model: str | None = None  # anthropic / claude-code: the model to ask for
     max_turns: int | None = None
+    # claude-code: None takes the [agents] default (see domain/permissions.py ClaudeSettings)
+    allowed_tools: tuple[str, ...] | None = None
+    disallowed_tools: tuple[str, ...] | None = None
+    permission_mode: str | None = None
+    extra_args: tuple[str, ...] | None = None
+    # command runtime: Control Room claims, keeps the lease and hands in for the process
+    managed: bool = False
 
 
 DEVELOPMENT_LEAD = AgentType("development-lead", "claude-code", ("integration",))
@@ -68,7 +75,7 @@ class World:
 
     running: int = 0  # agents Control Room has started and that are still running
     starting: frozenset[str] = field(default_factory=frozenset)  # tasks an agent was started for
-    # agent types that could not be started lately, with the reason: not tried again for a while
+    # tasks whose agent could not be started lately, with the reason: not tried again for a while
     failing: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -112,11 +119,8 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
             busy = f"{world.running} of {rules.max_running} agents are running"
             return decision(Decision.HOLD, "agent-limit", f"{busy}; it spawns when one ends.")
         agent = rules.agent_type_for(task)
-        if agent.name in world.failing:
-            return decision(
-                Decision.HOLD, "start-failed",
-                f"{agent.name} could not start ({world.failing[agent.name]}); trying again soon.",
-            )  # fmt: skip
+        if task.id in world.failing:
+            return decision(Decision.HOLD, "start-failed", world.failing[task.id], agent)
         rule, why = (
             ("approved", f"Approved by the operator: starting {agent.name} on {agent.runtime}.")
             if needs_approval

@@ -40,6 +40,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"  # operator: a fresh start, PENDING when dependencies are not done
     ABANDON = "abandon"  # an agent started for the task ended before anyone claimed it
+    GIVE_UP = "give_up"  # its agent could not be started again and again: BLOCKED
 
 
 S = Status
@@ -69,6 +70,7 @@ TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
     },
     Action.RETRY: {s: _RESTART for s in (S.BLOCKED, S.FAILED, S.CANCELLED)},
     Action.ABANDON: {S.AVAILABLE: _AFTER_FAILURE},
+    Action.GIVE_UP: {S.AVAILABLE: (S.BLOCKED,)},
 }
 
 

@@ -16,14 +16,21 @@ from pathlib import Path
 from control_room.config import Home, Settings
 from control_room.domain import Event
 from control_room.domain.routing import AgentType
+from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
 from control_room.engine.changes import RegistryWatcher
 from control_room.engine.loops import Loop
 from control_room.engine.notify import Notifier
 from control_room.engine.reconciler import Reconciler
-from control_room.engine.runtimes import ClaudeCodeRuntime, CommandRuntime, Runtime
+from control_room.engine.runtimes import (
+    ClaudeCodeRuntime,
+    CommandRuntime,
+    Runtime,
+    claude_settings,
+)
 from control_room.engine.service import Coordinator
+from control_room.engine.start_failures import StartFailures
 from control_room.engine.supervisor import RuntimeFactory, Supervisor
 from control_room.engine.validation import ValidationRunner
 from control_room.engine.workspaces import Workspaces
@@ -40,7 +47,10 @@ def runtime_factory(settings: Settings) -> RuntimeFactory:
             return CommandRuntime(kind.command, "file" if kind.prompt_via == "file" else "stdin")
         if kind.runtime == "anthropic":
             return AnthropicRuntime(kind.model or settings.anthropic_model, turns)
-        return ClaudeCodeRuntime(settings.claude_binary, turns, kind.model)
+        claude = claude_settings(kind, settings.claude)
+        return ClaudeCodeRuntime(
+            settings.claude_binary, turns, kind.model, claude, settings.permission_timeout_seconds
+        )
 
     return runtime_for
 
@@ -88,6 +98,10 @@ class Engine:
                 workspaces=self.workspaces,
                 wall_clock_seconds=settings.wall_clock_seconds,
                 on_exit=lambda run: self._poke("assignment"),
+                start_failures=StartFailures(
+                    settings.start_backoff_seconds, settings.max_start_failures
+                ),
+                wake=lambda: self._poke("assignment"),
             )
             self.assigner = Assigner(coordinator, self.supervisor, settings.routing)
             self.reconciler = Reconciler(coordinator, self.supervisor, self.workspaces)
@@ -112,6 +126,7 @@ class Engine:
 
     def _registry_changed(self) -> None:
         self.coordinator.registry_changed()
+        self.coordinator.permissions.wake()  # an answer from another process (the CLI)
         self._poke("assignment")
         self._poke("validation")
         self._poke("notifier")
@@ -146,7 +161,8 @@ class Engine:
         jobs = [asyncio.create_task(loop.run(), name=loop.name) for loop in self.loops]
         jobs.append(asyncio.create_task(self.watcher.run(), name="registry-watcher"))
         try:
-            yield self
+            with validators.engine_validates(self.home):  # `control-room mcp` stands back
+                yield self
         finally:
             await self._stop(jobs)
 

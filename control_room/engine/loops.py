@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from control_room.domain import ControlRoomError
+
 log = logging.getLogger(__name__)
 
 
@@ -53,14 +55,22 @@ class Loop:
                 await self.step()
                 self.last_error = None
             except Exception as error:
-                text = f"{type(error).__name__}: {error}"
-                log.exception("loop %s failed", self.name)
-                if text != self.last_error and self.on_error is not None:
-                    with contextlib.suppress(Exception):
-                        await self.on_error(self.name, text)
-                self.last_error = text
+                await self._failed(error)
             self.runs += 1
             self.next_run = time.time() + self.interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), self.interval)
             self._poked.clear()
+
+    async def _failed(self, error: Exception) -> None:
+        """Log a failing step once per kind of failure: an expected one (a registry gone, a
+        full disk) as one line, anything else with its traceback; tell `on_error`."""
+        expected = isinstance(error, ControlRoomError)
+        detail = error.message if isinstance(error, ControlRoomError) else str(error)
+        text = f"{type(error).__name__}: {detail}"
+        if text != self.last_error:
+            log.error("loop %s failed: %s", self.name, text, exc_info=None if expected else error)
+            if self.on_error is not None:
+                with contextlib.suppress(Exception):
+                    await self.on_error(self.name, text)
+        self.last_error = text

@@ -6,6 +6,7 @@ slack://, ... any apprise URL). `loop` ("notifier") sends what is queued, severa
 as one message per URL; a URL that fails keeps its notices for the next run, and the failure
 shows as the loop's last error. Task and agent text is untrusted: control characters go and long
 text is cut. URLs hold secrets: they are never logged, and errors show them masked.
+An agent's permission request (`permission_requested`) is notified the same way.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def _apprise_quiet() -> Iterator[None]:
 @dataclass(frozen=True, slots=True)
 class _Notice:
     task_id: str
-    status: Status
+    verb: str  # what the title says of the task
     text: str
+    failed: bool = False
 
 
 @dataclass(slots=True)
@@ -99,7 +101,21 @@ def _target(url: str) -> _Target:
     return _Target(mask(url), sender)
 
 
+def _permission_notice(event: Event) -> _Notice:
+    task_id = clean(event.task_id or "-", 64)
+    request = clean(str(event.data.get("request", "?")), 20)
+    lines = [
+        f"Agent {clean(event.agent_id or '-', 64)} on task {task_id} asks for permission:",
+        clean(event.message),
+        f"allow: control-room permission allow {shlex.quote(request)} (--always for the task)",
+        f"deny: control-room permission deny {shlex.quote(request)} --reason '...'",
+    ]
+    return _Notice(task_id, "asks for permission", "\n".join(lines))
+
+
 def _notice(event: Event) -> _Notice | None:
+    if event.kind == "permission_requested":
+        return _permission_notice(event)
     if event.to_status not in WHAT or event.to_status == event.from_status or not event.task_id:
         return None
     task_id = clean(event.task_id, 64)
@@ -111,7 +127,8 @@ def _notice(event: Event) -> _Notice | None:
         act.format(id=shlex.quote(task_id)),
         f"details: control-room task show {shlex.quote(task_id)}",
     ]
-    return _Notice(task_id, event.to_status, "\n".join(lines))
+    failed = event.to_status is Status.FAILED
+    return _Notice(task_id, verb, "\n".join(lines), failed)
 
 
 class Notifier:
@@ -177,7 +194,7 @@ class Notifier:
 
     def _message(self, batch: list[_Notice], dropped: int) -> tuple[str, str, NotifyType]:
         if len(batch) == 1:
-            title = f"{self.title_prefix}: task {batch[0].task_id} {WHAT[batch[0].status][0]}"
+            title = f"{self.title_prefix}: task {batch[0].task_id} {batch[0].verb}"
         else:
             title = f"{self.title_prefix}: {len(batch)} tasks need you"
         parts = [n.text for n in batch[:SHOWN_MAX]]
@@ -186,6 +203,6 @@ class Notifier:
             parts.append(f"And {len(rest)} more: {ids} (control-room task list)")
         if dropped:
             parts.append(f"{dropped} more not sent (too many at once; see control-room events).")
-        failed = any(n.status is Status.FAILED for n in batch)
+        failed = any(n.failed for n in batch)
         kind = NotifyType.FAILURE if failed else NotifyType.WARNING
         return title, "\n\n".join(parts), kind

@@ -66,7 +66,7 @@ class Reconciler:
     async def _settle(self, run: Run) -> None:
         running = _ours_and_running(run)
         if running and self.adopt and self.supervisor.accepting:
-            self.supervisor.adopt(run)
+            self.supervisor.adopt(run, await self.coordinator.task(run.task_id))
             await self.coordinator.note(
                 "agent_adopted", "reconciler", f"watching pid {run.pid} again after a restart",
                 agent_id=run.agent_id, task_id=run.task_id,

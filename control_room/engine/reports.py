@@ -54,6 +54,7 @@ class ReportTail:
         self.turns = 0
         self.cost_usd: float | None = None
         self.final: Usage | None = None
+        self.denials: list[Any] = []  # Claude Code's permission_denials, from its result event
 
     def read(self, limit: int = CHUNK_BYTES) -> int:
         """Take in up to `limit` more bytes of complete lines; how many were taken."""
@@ -85,6 +86,8 @@ class ReportTail:
         elif event["type"] == "result":
             turns, cost = event.get("num_turns"), event.get("total_cost_usd")
             self.final = Usage(_int(turns), _float(cost))
+            denials = event.get("permission_denials")
+            self.denials = denials if isinstance(denials, list) else []
             self.cost_usd = self.final.cost_usd
 
     @property

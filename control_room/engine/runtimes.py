@@ -14,10 +14,14 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from control_room.domain import InvalidInput
+from control_room.domain.permissions import ClaudeSettings
+from control_room.domain.routing import AgentType
 from control_room.engine import processes
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,18 +174,64 @@ class CommandRuntime:
 
 MCP_SERVER = "control-room"
 AGENT_TOOLS = ("claimTask", "updateProgress", "completeTask", "releaseTask", "reportBlocked")
+PERMISSION_TOOL = "requestPermission"  # the MCP tool Claude Code's permission prompts go to
+# Every Control Room tool, those added later included: Claude Code matches a rule naming a
+# server (mcp__<server>) against all of that server's tools (checked against the binary).
+SERVER_RULE = f"mcp__{MCP_SERVER}"
+
+
+def claude_settings(kind: AgentType, defaults: ClaudeSettings) -> ClaudeSettings:
+    """The agent type's own claude-code settings, each falling back to the [agents] default."""
+
+    def pick(own: T | None, default: T) -> T:
+        return default if own is None else own
+
+    return ClaudeSettings(
+        pick(kind.allowed_tools, defaults.allowed_tools),
+        pick(kind.disallowed_tools, defaults.disallowed_tools),
+        pick(kind.permission_mode, defaults.permission_mode),
+        pick(kind.extra_args, defaults.extra_args),
+    )
 
 
 class ClaudeCodeRuntime:
     """`claude -p` reading the prompt on stdin, reporting as stream-json, joined to this server
-    through an MCP config file (mode 0600) that carries the agent's token in a header."""
+    through an MCP config file (mode 0600) that carries the agent's token in a header.
+
+    Permissions: every Control Room tool is allowed, the permission mode (by default
+    acceptEdits: file edits in its working directory) and the configured rules decide the rest,
+    and whatever would need a person goes to Control Room's `requestPermission` tool, which waits
+    for the operator. The MCP tool-call limit is set above that wait."""
 
     def __init__(
-        self, binary: str | Path = "claude", max_turns: int = 40, model: str | None = None
+        self,
+        binary: str | Path = "claude",
+        max_turns: int = 40,
+        model: str | None = None,
+        settings: ClaudeSettings | None = None,
+        permission_timeout_seconds: float = 600.0,
     ) -> None:
         self.binary = str(binary)
         self.max_turns = max_turns
         self.model = model
+        self.settings = settings or ClaudeSettings()
+        self.permission_timeout_seconds = permission_timeout_seconds
+
+    def arguments(self, mcp_config: Path) -> list[str]:
+        s = self.settings
+        allowed = ",".join((SERVER_RULE, *s.allowed_tools))
+        argv = [
+            self.binary, "-p", "--output-format", "stream-json", "--verbose",
+            "--mcp-config", str(mcp_config), "--allowedTools", allowed,
+            "--permission-mode", s.permission_mode,
+            "--permission-prompt-tool", f"mcp__{MCP_SERVER}__{PERMISSION_TOOL}",
+            "--max-turns", str(self.max_turns),
+        ]  # fmt: skip
+        if s.disallowed_tools:
+            argv += ["--disallowedTools", ",".join(s.disallowed_tools)]
+        if self.model:
+            argv += ["--model", self.model]
+        return argv
 
     async def start(self, launch: Launch) -> Running:
         launch.run_dir.mkdir(parents=True, exist_ok=True)
@@ -190,18 +240,14 @@ class ClaudeCodeRuntime:
             "type": "http",
             "url": f"{launch.server_url}/mcp",
             "headers": {"Authorization": f"Bearer {launch.token}"},
+            # per tool call, in ms: longer than a permission request may wait
+            "timeout": int((self.permission_timeout_seconds + 60) * 1000),
         }
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump({"mcpServers": {MCP_SERVER: server}}, handle)
-        tools = ",".join(f"mcp__{MCP_SERVER}__{tool}" for tool in AGENT_TOOLS)
-        argv = [
-            self.binary, "-p", "--output-format", "stream-json", "--verbose",
-            "--mcp-config", str(config), "--allowedTools", tools,
-            "--max-turns", str(self.max_turns),
-        ]  # fmt: skip
-        if self.model:
-            argv += ["--model", self.model]
+        argv = self.arguments(config)
         if launch.budget_usd:
             argv += ["--max-budget-usd", f"{launch.budget_usd:g}"]
+        argv += self.settings.extra_args
         return await CommandRuntime(argv, prompt_via="stdin").start(launch)

@@ -30,6 +30,7 @@ from control_room.domain import specs as check
 from control_room.engine import tokens
 from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
+from control_room.engine.permissions import PermissionDesk
 from control_room.store import Registry
 
 MAX_EPOCH = 2**62
@@ -47,6 +48,7 @@ class Coordinator:
         # RegistryWatcher calls `registry_changed`), e.g. to forget cached tokens.
         self.change_listeners: list[Callable[[], None]] = []
         registry.listeners.append(self.bus.publish)
+        self.permissions = PermissionDesk(self)  # agents' permission requests, the inbox
 
     def registry_changed(self) -> None:
         for listener in self.change_listeners:
@@ -234,6 +236,14 @@ class Coordinator:
         return await self.registry.end_run(
             agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
         )
+
+    async def start_failed(
+        self, agent_id: str, why: str, failures: int, *, give_up: bool = False
+    ) -> Run | None:
+        """The run's agent could not start: a run that never ran is deleted (None), one that
+        did is ended without counting an attempt; with `give_up` the task becomes BLOCKED."""
+        why = check.text(why, "why", check.ITEM_MAX)
+        return await self.registry.start_failed(agent_id, why, failures, give_up)
 
     async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
         await self.registry.run_usage(agent_id, turns, cost_usd)

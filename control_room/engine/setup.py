@@ -53,6 +53,8 @@ async def open_coordinator(
         home.registry, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
     )
     try:
-        yield Coordinator(registry, lease_seconds=settings.lease_seconds)
+        coordinator = Coordinator(registry, lease_seconds=settings.lease_seconds)
+        coordinator.permissions.timeout_seconds = settings.permission_timeout_seconds
+        yield coordinator
     finally:
         await registry.close()

@@ -13,23 +13,24 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control_room.domain import ControlRoomError, Event, RoutingDecision, Run, Task
+from control_room.domain import Conflict, ControlRoomError, Event, RoutingDecision, Run, Task
 from control_room.domain.routing import AgentType, RoutingRules, World
 from control_room.engine import processes, reports
+from control_room.engine.managed import Managed, preflight
 from control_room.engine.prompt import build_prompt
 from control_room.engine.runtimes import Handle, Launch, Runtime
 from control_room.engine.service import Coordinator
+from control_room.engine.start_failures import StartFailures
 from control_room.engine.workspaces import Workspaces
 from control_room.engine.worktrees import slug
 
 log = logging.getLogger(__name__)
 RuntimeFactory = Callable[[AgentType], Runtime]
-FAILING_SECONDS = 30.0
+WHY_MAX = 500
 STOP_ON = frozenset({"cancelled", "rejected", "retried"})  # what the task went through
 
 
@@ -44,6 +45,7 @@ class Attempt:
     watcher: asyncio.Task[None] | None = None
     workdir: Path | None = None
     stopping: bool = False
+    managed: Managed | None = None  # Control Room claims and hands in for this agent
     tail: reports.ReportTail = field(init=False)
     recorded: reports.Usage = field(default_factory=reports.Usage)
 
@@ -76,6 +78,8 @@ class Supervisor:
         wall_clock_seconds: float = 3600.0,
         stop_grace_seconds: float = 5.0,
         on_exit: Callable[[Run], None] = lambda run: None,
+        start_failures: StartFailures | None = None,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.coordinator = coordinator
         self.runs_root = runs_root
@@ -88,16 +92,16 @@ class Supervisor:
         self.on_exit = on_exit
         self.attempts: dict[str, Attempt] = {}  # by agent id, while they run
         self.accepting = True
-        self.failing: dict[str, tuple[float, str]] = {}  # agent type -> (until, why)
+        self.start_failures = start_failures or StartFailures()
+        self.wake = wake  # asks for another assignment pass (a resting task may start again)
         self._stopping: set[asyncio.Task[Run | None]] = set()
         coordinator.registry.listeners.append(self._on_events)
 
     def world(self) -> World:
         """What routing needs to know: how many agents run, for which tasks, and which agent
-        types could not be started lately."""
+        tasks' agents could not be started lately."""
         tasks = frozenset(a.run.task_id for a in self.attempts.values())
-        now = time.monotonic()
-        failing = {name: why for name, (until, why) in self.failing.items() if until > now}
+        failing = self.start_failures.resting()
         return World(running=len(self.attempts), starting=tasks, failing=failing)
 
     def _on_events(self, events: Sequence[Event]) -> None:
@@ -136,8 +140,9 @@ class Supervisor:
 
     async def spawn(self, task: Task, decision: RoutingDecision) -> Run:
         """Start an agent for `task` as `decision` says; returns its run. When it cannot start
-        (a missing binary, a git error), the run ends without counting an attempt, the agent
-        type rests for FAILING_SECONDS, and AgentStartError says why."""
+        (a missing binary, a git error), no attempt counts and no agent is left behind, the
+        task rests (longer after each failure in a row; BLOCKED after too many), and
+        AgentStartError says why. A managed agent's task is claimed before it starts."""
         kind = self._agent_type(decision.agent_type)
         root = self.runs_root / slug(task.id)
         run, token = await self.coordinator.start_run(
@@ -147,12 +152,17 @@ class Supervisor:
         self.attempts[run.agent_id] = attempt
         try:
             attempt.workdir = await self.workspaces.prepare(task.id, run.attempt)
+            if kind.managed:
+                preflight(kind.command, attempt.workdir)
+                attempt.managed = await Managed.claim(
+                    self.coordinator, task, run.agent_id, attempt.workdir, self.workspaces.project
+                )
             launch = Launch(
                 task_id=task.id,
                 agent_id=run.agent_id,
                 token=token,
                 server_url=self.server_url,
-                prompt=build_prompt(task),
+                prompt=build_prompt(task, managed=kind.managed),
                 run_dir=Path(run.run_dir),
                 workdir=attempt.workdir,
                 wall_clock_seconds=self.wall_clock_seconds,
@@ -169,19 +179,53 @@ class Supervisor:
         except Exception as error:
             if attempt.handle is not None:
                 await attempt.handle.stop(self.stop_grace_seconds)
+            if attempt.managed is not None:
+                await attempt.managed.stop()
+            if isinstance(error, Conflict):  # the task was taken or changed meanwhile
+                await self._finish(attempt, None, f"not started ({error.message})", counts=False)
+                raise
             why = str(error) if isinstance(error, ControlRoomError | OSError) else repr(error)
-            self.failing[kind.name] = (time.monotonic() + FAILING_SECONDS, why)
-            await self._finish(attempt, None, f"could not start ({why})", counts=False)
+            await self._start_failed(attempt, kind, why[:WHY_MAX])
             raise AgentStartError(f"{kind.name} could not start: {why}") from None
+        self.start_failures.clear(task.id)
         attempt.run = run
+        if attempt.managed is not None:
+            attempt.managed.keep_alive()
         attempt.watcher = asyncio.create_task(self._watch(attempt), name=f"agent-{run.agent_id}")
         return run
 
-    def adopt(self, run: Run) -> None:
-        """Watch a live process another Control Room started (it crashed or was stopped)."""
+    async def _start_failed(self, attempt: Attempt, kind: AgentType, why: str) -> None:
+        """Settle a run that could not start: its rows go (or it ends, when it claimed or its
+        process ran), the task rests or, after too many failures in a row, is BLOCKED."""
+        task_id = attempt.run.task_id
+        failures, give_up = self.start_failures.failed(task_id, kind.name, why)
+        try:
+            run = await self.coordinator.start_failed(
+                attempt.run.agent_id, why, failures, give_up=give_up
+            )
+        finally:
+            self.attempts.pop(attempt.run.agent_id, None)
+        if attempt.workdir is not None and run is None:
+            with contextlib.suppress(Exception):  # else the reconciler collects it
+                await self.workspaces.discard(attempt.workdir)
+        delay = self.start_failures.next_wake()
+        if delay is not None:
+            asyncio.get_running_loop().call_later(delay + 0.01, self.wake)
+
+    def adopt(self, run: Run, task: Task | None = None) -> None:
+        """Watch a live process another Control Room started (it crashed or was stopped); a
+        managed one's lease (`task` held by it) is kept alive again."""
         assert run.pid is not None
         attempt = Attempt(run, processes.Adopted(run.pid, run.pid_identity))
         attempt.workdir = Path(run.workdir) if run.workdir else None
+        kind = self._agent_type(run.agent_type)
+        if kind.managed and task is not None and task.agent_id == run.agent_id:
+            workdir = attempt.workdir or self.workspaces.project
+            attempt.managed = Managed(
+                self.coordinator, task.id, run.agent_id, task.epoch, workdir,
+                self.workspaces.project,
+            )  # fmt: skip
+            attempt.managed.keep_alive(at_once=True)
         self.attempts[run.agent_id] = attempt
         attempt.watcher = asyncio.create_task(self._watch(attempt), name=f"agent-{run.agent_id}")
 
@@ -195,6 +239,9 @@ class Supervisor:
         else:
             outcome = describe_exit(code, timed_out, self.wall_clock_seconds)
             code_or_none = code
+        if attempt.managed is not None:
+            attempt.tail.drain()
+            await attempt.managed.settle(code_or_none, outcome, attempt.tail.report)
         await self._finish(attempt, code_or_none, outcome)
         # Children it left behind in its process group go too.
         await attempt.handle.stop(self.stop_grace_seconds)
@@ -202,8 +249,15 @@ class Supervisor:
     async def _finish(
         self, attempt: Attempt, code: int | None, outcome: str, *, counts: bool = True
     ) -> Run:
+        if attempt.managed is not None:
+            await attempt.managed.stop()
         attempt.tail.drain()
         usage = attempt.tail.usage
+        run = attempt.run
+        with contextlib.suppress(ControlRoomError):  # Claude Code's own refusals, as events
+            await self.coordinator.permissions.record_denials(
+                run.agent_id, run.task_id, attempt.tail.denials
+            )
         try:
             run = await self.coordinator.end_run(
                 attempt.run.agent_id, code, outcome,
@@ -211,6 +265,8 @@ class Supervisor:
             )  # fmt: skip
         finally:
             self.attempts.pop(attempt.run.agent_id, None)
+        with contextlib.suppress(ControlRoomError):
+            await self.coordinator.permissions.agent_ended(run.agent_id, outcome)
         if attempt.workdir is not None:
             try:
                 task = await self.coordinator.task(run.task_id)

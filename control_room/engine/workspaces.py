@@ -55,6 +55,11 @@ class Workspaces:
             return
         await self.worktrees.remove(workdir)
 
+    async def discard(self, workdir: Path) -> None:
+        """Remove the worktree of an attempt that never started."""
+        if self.worktrees is not None and workdir != self.project:
+            await self.worktrees.remove(workdir)
+
     async def dirs_of(self, task: Task) -> tuple[Path, Path | None]:
         """(working directory, run folder) of the attempt that handed `task` in: its worktree
         and report folder if Control Room started it, else the project directory."""

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from control_room import __version__
 from control_room.domain import Claim, ControlRoomError, InvalidInput, Status
 from control_room.engine import Coordinator
+from control_room.server import rest_inbox
 from control_room.server.auth import Authenticator, Caller, Role
 
 Body = dict[str, Any]
@@ -323,6 +324,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST", "/api/tasks/{task_id}/reject", reject, "Reject a waiting task",
         roles=("operator",), body=_object(("reason",), reason={"type": "string"}),
+    ),
+    Endpoint(
+        "GET", "/api/inbox", rest_inbox.inbox,
+        "What waits for the operator: approvals, BLOCKED tasks, permission requests",
+        roles=("operator",),
+    ),
+    Endpoint(
+        "POST", "/api/permissions/{request_id}/allow", rest_inbox.allow_permission,
+        "Allow an agent's permission request (always: for the rest of its task)",
+        roles=("operator",), body=_object((), always={"type": "boolean"}),
+    ),
+    Endpoint(
+        "POST", "/api/permissions/{request_id}/deny", rest_inbox.deny_permission,
+        "Deny an agent's permission request, with a reason the agent is told",
+        roles=("operator",), body=_object((), reason={"type": "string"}),
     ),
     Endpoint(
         "GET", "/api/loops", list_loops, "The engine's loops: last run, next run, last error",

@@ -17,6 +17,8 @@ from typing_extensions import TypedDict
 
 from control_room.domain import Agent, ControlRoomError, Status, Task
 from control_room.engine import Coordinator
+from control_room.engine.validators import NO_RUNNER
+from control_room.server.permission_tool import add_permission_tool
 
 Identify = Callable[[Context], Awaitable[Agent | None]]
 Connect = Callable[[Context, str, list[str]], Awaitable[Agent]]
@@ -97,7 +99,13 @@ NEXT = {
 }
 
 
-def build_mcp(coordinator: Coordinator, identify: Identify, connect: Connect) -> MCPServer:
+def build_mcp(
+    coordinator: Coordinator,
+    identify: Identify,
+    connect: Connect,
+    checks_runner: Callable[[], bool] = lambda: True,
+) -> MCPServer:
+    """`checks_runner`: whether a validation loop runs the checks of a handed-in task."""
     server = MCPServer("control-room", instructions=INSTRUCTIONS)
 
     async def me(ctx: Context) -> Agent:
@@ -113,7 +121,10 @@ def build_mcp(coordinator: Coordinator, identify: Identify, connect: Connect) ->
             raise ToolError(error.message) from None
 
     def outcome(task: Task) -> Outcome:
-        return {"task_id": task.id, "status": str(task.status), "next": NEXT.get(task.status, "")}
+        then = NEXT.get(task.status, "")
+        if task.status is Status.VALIDATING and not checks_runner():
+            then = f"handed in; {NO_RUNNER}. You may claim another task"
+        return {"task_id": task.id, "status": str(task.status), "next": then}
 
     @server.tool(name="connectToMCP", description="Join Control Room as an agent. Call first.")
     async def connect_to_mcp(
@@ -196,4 +207,5 @@ def build_mcp(coordinator: Coordinator, identify: Identify, connect: Connect) ->
         agent = await me(ctx)
         return outcome(await run(coordinator.block(taskId, agent.id, epoch, reason)))
 
+    add_permission_tool(server, coordinator, me)
     return server

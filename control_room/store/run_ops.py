@@ -119,3 +119,29 @@ def _claimed_since(tx: Tx, run: Run) -> bool:
 def note(tx: Tx, kind: str, actor: str, message: str, **data: Any) -> None:
     """An event that changes no task: a loop failing, an orphan process stopped."""
     tx.log(kind, actor, message=message, **data)
+
+
+def start_failed(tx: Tx, agent_id: str, why: str, failures: int, give_up: bool) -> Run | None:
+    """The run's agent could not be started (`failures` times in a row for its task). A run
+    whose process never ran and that claimed nothing leaves no trace but the `start_failed`
+    event: its run and agent rows go. Otherwise it ends like `end_run` without counting an
+    attempt. With `give_up`, the task (if still AVAILABLE) becomes BLOCKED with the reason.
+    Returns the ended run, or None when it was deleted."""
+    run = get_run(tx, agent_id)
+    task = tx.task(run.task_id)
+    ended: Run | None = None
+    if run.pid is None and task.agent_id != agent_id and not _claimed_since(tx, run):
+        tx.conn.execute(sql.DELETE_RUN, (agent_id,))
+        tx.conn.execute(sql.DELETE_AGENT, (agent_id,))
+    else:
+        ended = end_run(tx, agent_id, None, f"could not start ({why})", counts=False)
+    message = f"{run.agent_type} could not start ({why}); {failures} failed start(s) in a row"
+    tx.log(
+        "start_failed", ACTOR, task_id=run.task_id, message=message,
+        agent_type=run.agent_type, failures=failures,
+    )  # fmt: skip
+    task = tx.task(run.task_id)
+    if give_up and task.status is Status.AVAILABLE:
+        reason = f"{run.agent_type} could not start {failures} times in a row; last: {why}"
+        tx.save(Action.GIVE_UP, task, "blocked", ACTOR, status=Status.BLOCKED, reason=reason)
+    return ended

@@ -158,7 +158,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_live ON runs (started_at) WHERE ended_at IS NULL;
     """,
-    # version 4: `Idempotency-Key` of POST /api/tasks: a retry with the same key and body gets
+    # version 4: permission requests of spawned agents, waiting for the operator
+    """
+    CREATE TABLE permission_requests (
+        id INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        input TEXT NOT NULL DEFAULT '{}',
+        grant_key TEXT NOT NULL,
+        tool_use_id TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'ALLOWED', 'DENIED')),
+        always INTEGER NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        answered_at REAL,
+        answered_by TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX permission_requests_pending ON permission_requests (created_at)
+        WHERE status = 'PENDING';
+    CREATE INDEX permission_requests_grants ON permission_requests (task_id, grant_key)
+        WHERE always = 1;
+    """,
+    # version 5: `Idempotency-Key` of POST /api/tasks: a retry with the same key and body gets
     # the task the first request made (fingerprint: SHA-256 of the body as canonical JSON)
     """
     CREATE TABLE idempotency_keys (
@@ -296,6 +318,8 @@ TOUCH_CLAIMER = """
         (SELECT r.task_id FROM runs r WHERE r.agent_id = agents.agent_id
         AND r.ended_at IS NULL) AS started_for
 """
+DELETE_RUN = "DELETE FROM runs WHERE agent_id = ?"
+DELETE_AGENT = "DELETE FROM agents WHERE agent_id = ?"
 REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE agent_id = ?"
 
 RUN_COLUMNS = """

@@ -27,6 +27,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import keyed_ops, ops, rows, run_ops, sql
+from control_room.store.permission_store import PermissionStore
 from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
@@ -46,7 +47,7 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry:
+class SqliteRegistry(PermissionStore):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(
@@ -283,6 +284,13 @@ class SqliteRegistry:
             lambda tx: run_ops.end_run(
                 tx, agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
             )
+        )
+
+    async def start_failed(
+        self, agent_id: str, why: str, failures: int, give_up: bool
+    ) -> Run | None:
+        return await self._write(
+            lambda tx: run_ops.start_failed(tx, agent_id, why, failures, give_up)
         )
 
     async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:

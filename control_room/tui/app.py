@@ -28,7 +28,7 @@ from control_room.domain import ControlRoomError, Event, Status, Task
 from control_room.engine import Coordinator
 from control_room.engine.engine import Engine
 from control_room.engine.follow import follow_file
-from control_room.tui import dialogs
+from control_room.tui import dialogs, permissions
 from control_room.tui.panes import INBOX, AgentTable, DecisionTable, TaskTable, plain
 from control_room.tui.report_text import ReportFormatter
 
@@ -65,6 +65,7 @@ class ControlRoomApp(App[None]):
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Kill agent", id="kill-agent"),
+        Binding("p", "permissions", "Permissions", id="permissions", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("t", "next_theme", "Theme", id="theme"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -95,6 +96,7 @@ class ControlRoomApp(App[None]):
         self.agents = AgentTable(id="agents")
         self.report = RichLog(id="report", max_lines=2000, wrap=True, markup=False)
         self.status = Static("Control Room · starting…", id="status")
+        self.pending = permissions.PendingPermissions()
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -155,6 +157,7 @@ class ControlRoomApp(App[None]):
         self.tasks.tasks.update((t.id, t) for t in tasks)
         self.tasks.show(tasks[:FIRST_PAGE], announce=False)
         self.agents.show(await self.coordinator.agents(), time.time())
+        await self._permissions_changed(await self.pending.refresh(self.coordinator))
         for event in await self.coordinator.recent_events(500):
             if event.kind == "routed":
                 self.decisions.add(event)
@@ -189,6 +192,10 @@ class ControlRoomApp(App[None]):
                 "awaits approval (a)" if task.status is Status.AWAITING_APPROVAL else "is BLOCKED"
             )
             self.notify(f"{task.id} {verb}: {task.title}", title="Inbox", severity="warning")
+        await self._permissions_changed(await self.pending.refresh(self.coordinator, events))
+        for asked in self.pending.asked(events):
+            self.bell()
+            self.notify(f"{asked.agent_id} asks: {asked.message} (p)", title="Permission")
         if any(e.kind.startswith(AGENT_EVENTS) for e in events):
             self.agents.show(await self.coordinator.agents(), time.time())
         for event in events:
@@ -208,13 +215,21 @@ class ControlRoomApp(App[None]):
             else:
                 line.append(f"● {len(loops)} ok", style="green")
         counts = self.tasks.counts()
-        inbox = sum(counts.get(s, 0) for s in INBOX)
+        asking = len(self.pending.requests)
+        inbox = sum(counts.get(s, 0) for s in INBOX) + asking
         line.append("\n")
         line.append(f"inbox {inbox}", style="bold reverse yellow" if inbox else "dim")
+        if asking:
+            line.append(f"  permission {asking} (p)", style="bold yellow")
         for status in Status:
             if counts.get(status):
                 line.append(f"  {status.lower().replace('_', ' ')} {counts[status]}")
         self.status.update(line)
+
+    async def _permissions_changed(self, task_ids: set[str]) -> None:
+        if task_ids and self.coordinator is not None:
+            self.tasks.waiting = self.pending.tasks
+            self.tasks.show([await self.coordinator.task(t) for t in task_ids], announce=False)
 
     # -- panes ------------------------------------------------------------------------------
 
@@ -323,6 +338,14 @@ class ControlRoomApp(App[None]):
             self.notify(f"Stopped {agent_id}")
         else:  # an agent that joined by itself: its token stops working, its task comes back
             await self._do(f"Revoked {agent_id}", lambda c: c.revoke_agent(agent_id))
+
+    @work(group="dialog")
+    async def action_permissions(self) -> None:
+        """The pending permission requests; a key answers the selected one."""
+        if self.coordinator is not None:
+            said = await permissions.ask_operator(self, self.coordinator, self.pending)
+            if said:
+                self.notify(said)
 
     @work(group="dialog")
     async def action_filter(self) -> None:

@@ -23,6 +23,7 @@ STATUS_STYLE = {
     Status.PENDING: "dim",
 }
 INBOX = (Status.AWAITING_APPROVAL, Status.BLOCKED)
+WAITING = Text("waiting for permission · ", style="bold yellow")
 
 
 def clock(at: float | None) -> str:
@@ -94,6 +95,7 @@ class TaskTable(Table):
         super().__init__(**options)
         self.tasks: dict[str, Task] = {}
         self.filter = ""
+        self.waiting: set[str] = set()  # tasks whose agent waits for a permission answer
 
     def show(self, tasks: Iterable[Task], *, announce: bool = True) -> list[Task]:
         """Show these tasks (new or changed); returns those that just entered the inbox."""
@@ -105,7 +107,7 @@ class TaskTable(Table):
             if announce and task.status in INBOX and entered:
                 arrived.append(task)
             if self._matches(task):
-                self.put(task.id, self.cells(task))
+                self.put(task.id, self.row(task))
         return arrived
 
     def _matches(self, task: Task) -> bool:
@@ -120,7 +122,13 @@ class TaskTable(Table):
         self._rows.clear()
         for task in self.tasks.values():
             if self._matches(task):
-                self.put(task.id, self.cells(task))
+                self.put(task.id, self.row(task))
+
+    def row(self, t: Task) -> tuple[Text, ...]:
+        cells = self.cells(t)
+        if t.id not in self.waiting:
+            return cells
+        return (*cells[:4], WAITING + cells[4], *cells[5:])
 
     @staticmethod
     def cells(t: Task) -> tuple[Text, ...]:

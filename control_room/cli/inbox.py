@@ -1,0 +1,84 @@
+"""`control-room inbox` (what waits for the operator) and `control-room permission allow|deny`
+(answering an agent's permission request, from any process while the engine runs)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+from control_room.cli import render
+from control_room.domain.permissions import InboxItem, PermissionRequest
+from control_room.engine import Coordinator
+
+HINTS = {
+    "approval": "control-room task approve {id}",
+    "blocked": "control-room task retry {id}",
+    "permission": "control-room permission allow {id}",
+}
+
+
+def add_commands(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    inbox = command(sub, "inbox", "what waits for the operator, oldest first")
+    inbox.add_argument("--json", action="store_true")
+    permission = command(sub, "permission", "answer an agent's permission request")
+    actions = permission.add_subparsers(
+        dest="permission_command", metavar="ACTION", parser_class=type(permission)
+    )
+    actions.required = True
+    allow = command(actions, "allow", "allow the request (once, or --always for its task)")
+    allow.add_argument("id")
+    allow.add_argument(
+        "--always", action="store_true", help="also allow the same tool for the rest of the task"
+    )
+    deny = command(actions, "deny", "deny the request; the agent is told the reason")
+    deny.add_argument("id")
+    deny.add_argument("--reason", default="")
+
+
+def inbox_table(items: list[InboxItem], now: float) -> str:
+    rows = [
+        (i.kind, i.id, i.task or "-", i.agent or "-", render.ago(i.since, now),
+         render.printable(i.summary))
+        for i in items
+    ]  # fmt: skip
+    return render.table(("KIND", "ID", "TASK", "AGENT", "SINCE", "SUMMARY"), rows)
+
+
+async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
+    desk = coordinator.permissions
+    if args.command == "inbox":
+        items = await desk.inbox()
+        if args.json:
+            print(render.as_json([item.to_dict() for item in items]))
+        elif items:
+            print(inbox_table(items, time.time()))
+            hints = dict.fromkeys(HINTS[i.kind].format(id=i.id) for i in items[:1])
+            print(f"  (oldest first; e.g. {', '.join(hints)})")
+        else:
+            print("the inbox is empty: nothing waits for you")
+        return 0
+    if args.permission_command == "allow":
+        done = await desk.answer(args.id, True, always=args.always)
+    else:
+        done = await desk.answer(args.id, False, reason=args.reason)
+    print(answered(done))
+    return 0
+
+
+def answered(r: PermissionRequest) -> str:
+    if r.status == "ALLOWED":
+        how = "allowed always for this task" if r.always else "allowed once"
+    else:
+        how = f"denied ({r.reason})"
+    return f"permission {r.id} ({render.printable(r.summary)}) for {r.task_id}: {how}"
+
+
+def waiting_lines(pending: list[PermissionRequest]) -> list[str]:
+    """For `task show`: the requests its agent is waiting on."""
+    return [
+        f"  waiting for permission: request {r.id}: {render.printable(r.summary)}"
+        f"  (control-room permission allow {r.id} | deny {r.id} --reason ...)"
+        for r in pending
+    ]
