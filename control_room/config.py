@@ -48,6 +48,8 @@ port = 3003
 keep_alive_seconds = 75
 # A secret that lets outside agents register without the operator token.
 # registration_secret = "change-me"
+# An MCP session with no request for this long is closed (its client opens a new one).
+mcp_idle_seconds = 600
 
 [screen]
 theme = "control-room-dark"
@@ -167,6 +169,7 @@ class Settings:
     port: int = 3003
     keep_alive_seconds: int = 75
     registration_secret: str | None = None
+    mcp_idle_seconds: float = 600.0
     theme: str = "control-room-dark"
     keys: tuple[tuple[str, str], ...] = ()  # binding id -> key(s), for the screen
     check_timeout_seconds: float = 600.0
@@ -208,6 +211,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "port"): ("port", int),
     ("server", "keep_alive_seconds"): ("keep_alive_seconds", int),
     ("server", "registration_secret"): ("registration_secret", str),
+    ("server", "mcp_idle_seconds"): ("mcp_idle_seconds", (int, float)),
     ("screen", "theme"): ("theme", str),
     ("screen", "keys"): ("keys", dict),
     ("validation", "timeout_seconds"): ("check_timeout_seconds", (int, float)),
@@ -311,6 +315,8 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: delivery.remote", "must be a remote name or URL")
     if not 1 <= settings.keep_alive_seconds <= 3600:
         raise InvalidInput(f"{path}: server.keep_alive_seconds", "must be from 1 to 3600")
+    if not math.isfinite(settings.mcp_idle_seconds) or settings.mcp_idle_seconds <= 0:
+        raise InvalidInput(f"{path}: server.mcp_idle_seconds", "must be a positive number")
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings

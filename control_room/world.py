@@ -78,6 +78,7 @@ async def open_world(
                     host=host,
                     port=bound_port,
                     delivery=engine.delivery,
+                    mcp_idle_seconds=settings.mcp_idle_seconds,
                 )
                 server = signals.server_for(
                     app, quiet=quiet, keep_alive_seconds=settings.keep_alive_seconds

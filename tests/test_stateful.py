@@ -40,6 +40,7 @@ class ModelTask:
     attempts: int = 0
     agent: str | None = None
     lease_until: float | None = None
+    last: tuple[str, str] | None = None  # the last holder write: (operation, agent)
 
 
 def stale_epoch(t: ModelTask) -> int:
@@ -55,9 +56,16 @@ class Model:
     def held_by(self, agent: str) -> ModelTask | None:
         return next((t for t in self.tasks.values() if t.agent == agent and t.status in HELD), None)
 
-    def check_holder(self, t: ModelTask, agent: str, epoch: int) -> None:
+    def check_holder(self, t: ModelTask, agent: str, epoch: int, op: str) -> bool:
+        """False when the agent may write now; True when a write the rules refuse repeats its
+        last accepted one (same task, epoch and operation; never progress): answered, and
+        nothing changes. Otherwise refused."""
         if t.agent != agent or t.epoch != epoch or t.status not in HELD:
+            if op != "progress" and t.epoch == epoch and t.last == (op, agent):
+                return True
             raise Conflict("model: not the live holder")
+        t.last = (op, agent)
+        return False
 
     def fail_attempt(self, t: ModelTask) -> None:
         t.attempts += 1
@@ -163,7 +171,10 @@ class RegistryMachine(RuleBasedStateMachine):
         target = None if pick_best or not self.model.tasks else self.pick(data)
 
         def model() -> None:
-            if self.model.held_by(agent_id):
+            held = self.model.held_by(agent_id)
+            if held:
+                if target in (None, held) and held.last == ("claim", agent_id):
+                    return  # a repeat of its claim: answered with the claim, unchanged
                 raise Conflict("model: holds one")
             t = target
             if t is None:
@@ -174,6 +185,7 @@ class RegistryMachine(RuleBasedStateMachine):
             if t.status is not Status.AVAILABLE:
                 raise Conflict("model: not available")
             t.status, t.agent, t.epoch = Status.CLAIMED, agent_id, t.epoch + 1
+            t.last = ("claim", agent_id)
             t.lease_until = self.clock.now + LEASE
             self.model.events += 1
 
@@ -196,7 +208,7 @@ class RegistryMachine(RuleBasedStateMachine):
         t, agent, epoch = self._holder_call(data, stale)
 
         def model() -> None:
-            self.model.check_holder(t, agent, epoch)
+            self.model.check_holder(t, agent, epoch, "progress")
             t.status, t.lease_until = Status.IN_PROGRESS, self.clock.now + LEASE
             self.model.events += 1
 
@@ -208,7 +220,8 @@ class RegistryMachine(RuleBasedStateMachine):
         t, agent, epoch = self._holder_call(data, stale)
 
         def model() -> None:
-            self.model.check_holder(t, agent, epoch)
+            if t.agent != agent or t.epoch != epoch or t.status not in HELD:
+                raise Conflict("model: not the live holder")
             t.lease_until = self.clock.now + LEASE
 
         self.both(self.service.heartbeat(t.id, agent, epoch), model)
@@ -219,7 +232,8 @@ class RegistryMachine(RuleBasedStateMachine):
         t, agent, epoch = self._holder_call(data, stale)
 
         def model() -> None:
-            self.model.check_holder(t, agent, epoch)
+            if self.model.check_holder(t, agent, epoch, "complete"):
+                return
             if t.checks:
                 t.status, t.lease_until = Status.VALIDATING, None
                 self.model.events += 1
@@ -250,7 +264,8 @@ class RegistryMachine(RuleBasedStateMachine):
         t, agent, epoch = self._holder_call(data, stale)
 
         def model() -> None:
-            self.model.check_holder(t, agent, epoch)
+            if self.model.check_holder(t, agent, epoch, "block" if block else "release"):
+                return
             if block:
                 t.status, t.agent, t.lease_until = Status.BLOCKED, None, None
                 self.model.events += 1

@@ -3,6 +3,7 @@
 from control_room.domain.errors import (
     Conflict,
     ControlRoomError,
+    InactiveAgent,
     InvalidInput,
     NotFound,
     NothingToClaim,
@@ -32,6 +33,7 @@ __all__ = [
     "ControlRoomError",
     "Decision",
     "Event",
+    "InactiveAgent",
     "InvalidInput",
     "Lease",
     "NotFound",

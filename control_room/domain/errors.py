@@ -6,16 +6,20 @@ on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ControlRoomError(Exception):
-    """Base of every expected failure. `code` is stable; `message` is for a person."""
+    """Base of every expected failure. `code` is stable; `message` is for a person; `details`
+    are fields a program may read (REST puts them beside error and message)."""
 
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
 
 
 class InvalidInput(ControlRoomError):
@@ -48,6 +52,14 @@ class Conflict(ControlRoomError):
 
     code = "conflict"
     http_status = 409
+
+
+class InactiveAgent(NotFound):
+    """The calling agent is not an active one (its token was revoked, or its run ended): over
+    HTTP the same answer as an unknown token."""
+
+    code = "unauthorized"
+    http_status = 401
 
 
 class StoreError(ControlRoomError):

@@ -91,6 +91,32 @@ def require(action: Action, task_id: str, source: Status, target: Status | None 
         raise AssertionError(f"illegal transition {source} -> {target} by {action}")
 
 
+HOLDER_WRITES: Mapping[Action, tuple[str, ...]] = {
+    Action.CLAIM: ("claimed",),
+    Action.PROGRESS: ("progress",),
+    Action.COMPLETE: ("handed_in", "completed"),
+    Action.RELEASE: ("released",),
+    Action.BLOCK: ("blocked",),
+}
+"""The event kinds each holder write logs (its actor is the holder)."""
+HOLDER_EVENTS = tuple(kind for kinds in HOLDER_WRITES.values() for kind in kinds)
+
+
+def repeats(
+    action: Action, agent_id: str, epoch: int, task_epoch: int, last: tuple[str, str] | None
+) -> bool:
+    """Whether a write the rules refuse is the agent repeating its last accepted write on the
+    task (its answer was lost, and it tries again): nobody has claimed the task since (its
+    epoch is still `epoch`), and the task's last holder write, `last` = (event kind, actor),
+    was this agent's and of the same kind. Such a repeat is answered with the task's current
+    state and changes nothing. Progress by the holder never needs this: it is accepted again
+    for as long as the agent holds the task; once the task left it, a progress is refused."""
+    if last is None or task_epoch != epoch or action is Action.PROGRESS:
+        return False
+    kind, actor = last
+    return actor == agent_id and kind in HOLDER_WRITES.get(action, ())
+
+
 def after_failed_attempt(attempts_so_far: int, max_attempts: int) -> Status:
     """Where a task goes when an attempt ends without success: retry, or dead letter."""
     return S.FAILED if attempts_so_far + 1 >= max_attempts else S.AVAILABLE

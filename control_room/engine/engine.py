@@ -130,6 +130,7 @@ class Engine:
             self._poke("reconciler")
 
     def _registry_changed(self) -> None:
+        self.coordinator.registry_changed()
         self.coordinator.permissions.wake()  # an answer from another process (the CLI)
         self._poke("assignment")
         self._poke("validation")

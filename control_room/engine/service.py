@@ -7,8 +7,10 @@ all go through here, so they share exactly the same semantics.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +47,33 @@ class Coordinator:
         self.bus = bus or EventBus()
         self.lease_seconds = lease_seconds
         self.loops: list[Loop] = []  # the loops running in this process, for observers
+        # Called when the registry changed, whichever process wrote it (the engine's
+        # RegistryWatcher calls `registry_changed`), e.g. to forget cached tokens.
+        self.change_listeners: list[Callable[[], None]] = []
         registry.listeners.append(self.bus.publish)
         self.permissions = PermissionDesk(self)  # agents' permission requests, the inbox
+
+    def registry_changed(self) -> None:
+        for listener in self.change_listeners:
+            listener()
 
     # -- tasks -----------------------------------------------------------------------------
 
     async def add_task(self, raw: Mapping[str, Any], actor: str = "operator") -> Task:
         (task,) = await self.registry.create_tasks([parse_task_spec(raw)], actor)
         return task
+
+    async def add_task_once(
+        self, raw: Mapping[str, Any], key: str, actor: str = "operator"
+    ) -> tuple[Task, bool]:
+        """Add a task under an idempotency key: (the task, True) the first time; (the task that
+        key made, False) when the same key comes again with the same fields."""
+        if not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+            raise InvalidInput("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+        spec = parse_task_spec(raw)
+        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+        return await self.registry.create_task_once(spec, actor, key, fingerprint)
 
     async def add_tasks(
         self, raws: Sequence[Mapping[str, Any]], actor: str = "operator"

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from control_room.domain import Agent, ControlRoomError
 from control_room.engine import Coordinator
@@ -22,13 +22,15 @@ from control_room.engine.delivery import Delivery
 from control_room.server import openapi, rest
 from control_room.server.auth import Authenticator
 from control_room.server.guard import Guard, send_error, served_hosts
+from control_room.server.mcp_sessions import SessionLimiter
 from control_room.server.tools import build_mcp
 
 
 class McpDoor:
-    """The MCP endpoint (an ASGI app), for registered agents' tokens only."""
+    """The MCP endpoint (an ASGI app), for registered agents' tokens only; each agent keeps at
+    most a few sessions open (server/mcp_sessions.py)."""
 
-    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+    def __init__(self, app: SessionLimiter, auth: Authenticator) -> None:
         self.app = app
         self.auth = auth
 
@@ -41,7 +43,7 @@ class McpDoor:
         # Named as the session's owner, so the SDK refuses another agent using its session id.
         owner = AccessToken(token="-", client_id=caller.agent.id, scopes=[])
         scope["user"] = AuthenticatedUser(owner)
-        await self.app(scope, receive, send)
+        await self.app(caller.agent.id, scope, receive, send)
 
 
 def create_app(
@@ -53,6 +55,7 @@ def create_app(
     port: int = 3003,
     extra_hosts: Iterable[str] = (),
     delivery: Delivery | None = None,
+    mcp_idle_seconds: float = 600.0,
 ) -> Guard:
     auth = Authenticator(coordinator, operator_token, registration_secret)
     hosts = served_hosts(host, port, extra_hosts)
@@ -74,7 +77,9 @@ def create_app(
             allowed_hosts=hosts, allowed_origins=[f"http://{h}" for h in hosts]
         ),
         host=host,
+        session_idle_timeout=mcp_idle_seconds,
     )
+    sessions = SessionLimiter(mcp_app, hosts[0], mcp_idle_seconds)
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi.document())
@@ -95,7 +100,7 @@ def create_app(
         for e in rest.ENDPOINTS
     ]
     routes.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
-    routes.append(Route("/mcp", McpDoor(mcp_app, auth), methods=["GET", "POST", "DELETE"]))
+    routes.append(Route("/mcp", McpDoor(sessions, auth), methods=["GET", "POST", "DELETE"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -1,8 +1,10 @@
-"""ASGI guard in front of every route: DNS-rebinding protection and a request body limit.
+"""ASGI guard in front of every route: DNS-rebinding protection, request head and body limits.
 
 A browser page on another site can make a browser send requests to 127.0.0.1; checking the Host
 header (and Origin, when a browser sends one) against the addresses we serve on stops it. Bodies
-above the limit are refused with 413 before anything reads them into memory.
+above the limit are refused with 413 before anything reads them into memory. Heads (headers)
+above server/http_limits.py's limits get 431; that protocol refuses them before parsing, this
+check holds wherever the app is served by another HTTP implementation.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from control_room.server.http_limits import MAX_HEAD_BYTES, MAX_HEADERS, TOO_LONG, TOO_MANY
 
 MAX_BODY = 1024 * 1024
 DRAIN_MAX = 16 * MAX_BODY
@@ -36,6 +40,12 @@ class Guard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if len(scope["headers"]) > MAX_HEADERS:
+            await send_error(send, 431, "headers_too_large", TOO_MANY)
+            return
+        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEAD_BYTES:
+            await send_error(send, 431, "headers_too_large", TOO_LONG)
             return
         names = [k.decode("latin-1").lower() for k, _ in scope["headers"]]
         repeated = [name for name in SINGLE if names.count(name) > 1]

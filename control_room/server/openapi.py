@@ -20,6 +20,7 @@ ERRORS = {
     "404": "no such task, or nothing to claim",
     "409": "conflict: taken, stale epoch, not the holder, or the wrong status",
     "413": "the body is too large",
+    "431": "the request headers are too large (over 16 KB, or more than 100 headers)",
     "422": "a field is missing or wrong (named in the message)",
 }
 
@@ -43,13 +44,20 @@ def document() -> dict[str, Any]:
                 },
             },
         }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in re.findall(r"{(\w+)}", e.path)
-        ] + [
-            {"name": name, "in": "query", "schema": dict(schema)}
-            for name, schema in e.query.items()
-        ]
+        parameters = (
+            [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"{(\w+)}", e.path)
+            ]
+            + [
+                {"name": name, "in": "query", "schema": dict(schema)}
+                for name, schema in e.query.items()
+            ]
+            + [
+                {"name": name, "in": "header", "schema": dict(schema)}
+                for name, schema in e.headers.items()
+            ]
+        )
         if parameters:
             operation["parameters"] = parameters
         if e.body is not None:

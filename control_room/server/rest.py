@@ -62,6 +62,7 @@ class Endpoint:
     body: Mapping[str, Any] | None = None  # JSON schema of the body
     status: int = 200
     query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def claim_json(claim: Claim) -> Body:
@@ -112,8 +113,12 @@ async def get_task(call: Call) -> Body:
     return (await call.coordinator.task(call.task_id)).to_dict()
 
 
-async def add_task(call: Call) -> Body:
-    return (await call.coordinator.add_task(call.body, actor="operator")).to_dict()
+async def add_task(call: Call) -> Body | Response:
+    key = call.request.headers.get("idempotency-key")
+    if key is None:
+        return (await call.coordinator.add_task(call.body, actor="operator")).to_dict()
+    task, created = await call.coordinator.add_task_once(call.body, key, actor="operator")
+    return JSONResponse(task.to_dict(), status_code=201 if created else 200)
 
 
 async def claim(call: Call) -> Body:
@@ -279,8 +284,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         query=rest_listing.TASK_QUERY,
     ),
     Endpoint(
-        "POST", "/api/tasks", add_task, "Add a task", roles=("operator",), body=TASK_BODY,
-        status=201,
+        "POST", "/api/tasks", add_task,
+        "Add a task (201). With an Idempotency-Key header, a retry with the same key and body "
+        "answers the task the first request made (200); another body with that key gets 422",
+        roles=("operator",), body=TASK_BODY, status=201,
+        headers={"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 255}},
     ),
     Endpoint(
         "POST", "/api/tasks/claim", claim, "Claim a task (the best fit if no task_id)",
@@ -353,7 +361,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )  # fmt: skip
 
 
-def error(status: int, code: str, message: str, **extra: str) -> JSONResponse:
+def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
@@ -389,7 +397,9 @@ def route_handler(
         except InvalidInput as failure:
             return error(422, failure.code, failure.message, field=failure.field)
         except ControlRoomError as failure:
-            return error(failure.http_status, failure.code, failure.message)
+            if failure.http_status == 401:  # the caller was revoked since its token was cached
+                auth.forget()
+            return error(failure.http_status, failure.code, failure.message, **failure.details)
         if isinstance(result, Response):
             return result
         return JSONResponse(result, status_code=endpoint.status)

@@ -11,6 +11,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from control_room import early_stop
+from control_room.server.http_limits import LimitedHttpToolsProtocol
 
 GRACE_SECONDS = 2
 KEEP_ALIVE_SECONDS = 75  # the default of [server] keep_alive_seconds
@@ -74,6 +75,7 @@ class StopSignals:
             log_level="warning",
             log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
+            http=LimitedHttpToolsProtocol,  # refuses oversized request heads before parsing
             access_log=False,
             timeout_keep_alive=keep_alive_seconds,
             timeout_graceful_shutdown=GRACE_SECONDS,  # open event streams never end by themselves

@@ -19,6 +19,7 @@ from control_room.domain import (
     Claim,
     Conflict,
     Decision,
+    InactiveAgent,
     InvalidInput,
     Lease,
     NotFound,
@@ -29,24 +30,31 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.domain.specs import find_cycle, new_task_id
-from control_room.domain.status import HELD, after_failed_attempt, require
+from control_room.domain.status import HELD, after_failed_attempt, repeats, require
 from control_room.store import rows, sql
 from control_room.store.tx import Tx
 
 FEEDBACK_MAX = 8_000
 
 
-def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> Task:
-    """The task, if `agent_id` holds it under `epoch` and `action` is legal now; else Conflict."""
+def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> tuple[Task, bool]:
+    """The task, if `agent_id` holds it under `epoch` and `action` is legal now, with False; the
+    task as it is, with True, when this write repeats the agent's last accepted one (nothing
+    to do: see domain.status.repeats); else Conflict."""
     tx.touch_agent(agent_id)
     t = tx.task(task_id)
-    if t.agent_id != agent_id:
-        holder = f" (held by {t.agent_id})" if t.agent_id and t.status in HELD else ""
-        raise Conflict(f"{task_id} is not held by {agent_id}{holder}; claim a task first")
-    if t.epoch != epoch:
-        raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {t.epoch}; claim again")
-    require(action, task_id, t.status)
-    return t
+    try:
+        if t.agent_id != agent_id:
+            holder = f" (held by {t.agent_id})" if t.agent_id and t.status in HELD else ""
+            raise Conflict(f"{task_id} is not held by {agent_id}{holder}; claim a task first")
+        if t.epoch != epoch:
+            raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {t.epoch}; claim again")
+        require(action, task_id, t.status)
+    except Conflict:
+        if repeats(action, agent_id, epoch, t.epoch, tx.last_holder_write(task_id)):
+            return t, True
+        raise
+    return t, False
 
 
 def failed_attempt(t: Task, reason: str) -> dict[str, Any]:
@@ -132,10 +140,22 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
     """Atomically move one AVAILABLE task to CLAIMED under a new epoch and lease."""
     row = tx.conn.execute(sql.TOUCH_CLAIMER, (tx.now, agent_id)).fetchone()
     if row is None:
-        raise NotFound(f"no active agent {agent_id}")
+        raise InactiveAgent(f"no active agent {agent_id} (revoked, or its run ended)")
     capabilities, holding, started_for = rows.json_list(row[0]), row[1], row[2]
     if holding:
-        raise Conflict(f"{agent_id} already holds {holding}: complete or release it first")
+        held = tx.task(holding)
+        last = tx.last_holder_write(holding)
+        if task_id in (None, holding) and repeats(
+            Action.CLAIM, agent_id, held.epoch, held.epoch, last
+        ):  # the claim was accepted and its answer lost: the same answer again
+            expires = held.lease_expires_at or tx.now
+            return Claim(held, Lease(held.id, agent_id, held.epoch, expires))
+        raise Conflict(
+            f"{agent_id} already holds {holding} (epoch {held.epoch}): complete or release "
+            "it first",
+            task_id=holding,
+            epoch=held.epoch,
+        )
     if started_for is not None:  # an agent Control Room started works on its own task only
         if task_id not in (None, started_for):
             raise Conflict(f"{agent_id} was started for {started_for}: it may claim only that")
@@ -172,7 +192,9 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
 def progress(
     tx: Tx, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float
 ) -> Task:
-    before = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)
+    before, repeated = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)
+    if repeated:
+        return before
     return tx.save(
         Action.PROGRESS,
         before,
@@ -189,7 +211,7 @@ def progress(
 
 def heartbeat(tx: Tx, task_id: str, agent_id: str, epoch: int, lease_seconds: float) -> Lease:
     """Renew the lease without a status change; writes no event."""
-    t = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)
+    t, _ = _held(tx, task_id, agent_id, epoch, Action.PROGRESS)  # progress never repeats
     expires = tx.now + lease_seconds
     tx.conn.execute(sql.RENEW_LEASE, (expires, task_id))
     return Lease(t.id, agent_id, epoch, expires)
@@ -205,7 +227,9 @@ def complete(
     hours: float | None,
 ) -> Task:
     """Hand in: VALIDATING when the task has checks to run, COMPLETED otherwise."""
-    before = _held(tx, task_id, agent_id, epoch, Action.COMPLETE)
+    before, repeated = _held(tx, task_id, agent_id, epoch, Action.COMPLETE)
+    if repeated:
+        return before
     return tx.save(
         Action.COMPLETE,
         before,
@@ -246,12 +270,16 @@ def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: 
 
 
 def release(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
-    before = _held(tx, task_id, agent_id, epoch, Action.RELEASE)
+    before, repeated = _held(tx, task_id, agent_id, epoch, Action.RELEASE)
+    if repeated:
+        return before
     return tx.save(Action.RELEASE, before, "released", agent_id, **failed_attempt(before, reason))
 
 
 def block(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
-    before = _held(tx, task_id, agent_id, epoch, Action.BLOCK)
+    before, repeated = _held(tx, task_id, agent_id, epoch, Action.BLOCK)
+    if repeated:
+        return before
     free = {"agent_id": None, "lease_expires_at": None}
     return tx.save(
         Action.BLOCK, before, "blocked", agent_id, status=Status.BLOCKED, reason=reason, **free

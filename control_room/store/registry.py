@@ -37,6 +37,9 @@ class Registry(Protocol):
 
     # tasks
     async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]: ...
+    async def create_task_once(
+        self, spec: TaskSpec, actor: str, key: str, fingerprint: str
+    ) -> tuple[Task, bool]: ...
     async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim: ...
     async def progress(
         self, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float

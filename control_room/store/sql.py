@@ -236,6 +236,16 @@ MIGRATIONS: tuple[str, ...] = (
         OR NEW.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
     BEGIN SELECT RAISE(ABORT, {_ID_RULE}); END;
     """,
+    # version 8: `Idempotency-Key` of POST /api/tasks: a retry with the same key and body gets
+    # the task the first request made (fingerprint: SHA-256 of the body as canonical JSON)
+    """
+    CREATE TABLE idempotency_keys (
+        key TEXT NOT NULL PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        task_id TEXT NOT NULL REFERENCES tasks (task_id),
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
 
@@ -330,6 +340,15 @@ LIST_TASK_EVENTS = "SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY i
 RECENT_EVENTS = "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id"
 RECENT_TASK_EVENTS = """
     SELECT * FROM (SELECT * FROM events WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id
+"""
+# The task's last write by a holder (kinds given as a JSON list): who, and which operation.
+LAST_HOLDER_WRITE = """
+    SELECT kind, actor FROM events
+    WHERE task_id = ? AND kind IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 1
+"""
+GET_IDEMPOTENCY_KEY = "SELECT fingerprint, task_id FROM idempotency_keys WHERE key = ?"
+INSERT_IDEMPOTENCY_KEY = """
+    INSERT INTO idempotency_keys (key, fingerprint, task_id, created_at) VALUES (?, ?, ?, ?)
 """
 COUNT_TASK_EVENTS = "SELECT count(*) FROM events WHERE task_id = ?"
 LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"

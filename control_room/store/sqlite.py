@@ -26,7 +26,7 @@ from control_room.domain import (
     Task,
     TaskSpec,
 )
-from control_room.store import ops, rows, run_ops, sql
+from control_room.store import keyed_ops, ops, rows, run_ops, sql
 from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
@@ -185,6 +185,13 @@ class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
 
     async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
         return await self._write(lambda tx: ops.create_tasks(tx, specs, actor))
+
+    async def create_task_once(
+        self, spec: TaskSpec, actor: str, key: str, fingerprint: str
+    ) -> tuple[Task, bool]:
+        return await self._write(
+            lambda tx: keyed_ops.create_task_once(tx, spec, actor, key, fingerprint)
+        )
 
     async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
         return await self._write(lambda tx: ops.claim(tx, agent_id, task_id, lease_seconds))

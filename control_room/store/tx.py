@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from control_room.domain import Action, Conflict, Event, NotFound, Status, Task
-from control_room.domain.status import require
+from control_room.domain import Action, Conflict, Event, InactiveAgent, NotFound, Status, Task
+from control_room.domain.status import HOLDER_EVENTS, require
 from control_room.store import rows, sql
 
 
@@ -76,10 +76,16 @@ class Tx:
             self._ready_dependents(after.id)
         return after
 
+    def last_holder_write(self, task_id: str) -> tuple[str, str] | None:
+        """(event kind, actor) of the task's last write by a holder."""
+        params = (task_id, json.dumps(HOLDER_EVENTS))
+        row = self.conn.execute(sql.LAST_HOLDER_WRITE, params).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
     def touch_agent(self, agent_id: str) -> None:
         """Mark the agent seen."""
         if self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).rowcount != 1:
-            raise NotFound(f"no active agent {agent_id}")
+            raise InactiveAgent(f"no active agent {agent_id} (revoked, or its run ended)")
 
     def _ready_dependents(self, task_id: str) -> None:
         for (dependent,) in self.conn.execute(sql.READY_DEPENDENTS, (task_id,)).fetchall():
