@@ -47,8 +47,9 @@ async def running_server(
         port = free_port()
         app = create_app(coordinator, operator_token=token, registration_secret=SECRET, port=port)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+            timeout_graceful_shutdown=5,  # as `serve` does: an open stream cannot hold it up
+        )  # fmt: skip
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())
         while not server.started:
