@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.real_claude import CHECK_COMMAND, RealWorld, agent_script, real_claude_world
+from tests.real_claude import CHECK_COMMAND, RealWorld, agent_script, git, real_claude_world
 
 
 def _add_task(world: RealWorld) -> str:
@@ -63,6 +63,20 @@ def test_a_real_agent_edits_its_worktree_and_asks_for_bash_which_the_cli_allows(
         (config,) = (world.home / "runs").glob("*/1/mcp.json")
         server = json.loads(config.read_text())["mcpServers"]["control-room"]
         assert server["timeout"] == (600 + 60) * 1000, "tool calls may outwait a request"
+        # The work is kept: committed on the task's branch at hand-in, checked there, and
+        # the operator's `task merge` puts it on the base branch.
+        shown = json.loads(world.ok("task", "show", task_id, "--json"))
+        branch, commit = shown["branch"], shown["commit_sha"]
+        assert branch == f"control-room/{task_id}" and commit
+        on_branch = git("show", f"{commit}:greeting.txt", cwd=world.project)
+        assert on_branch == "hello, world", "the agent's edit is in the delivered commit"
+        assert (world.project / "greeting.txt").read_text() == "hello\n", "not merged yet"
+        merged = world.ok("task", "merge", task_id)
+        print(f"task added -> merged: {time.monotonic() - started:.1f} s")
+        assert task_id in merged
+        assert (world.project / "greeting.txt").read_text() == "hello, world\n"
+        assert json.loads(world.ok("task", "show", task_id, "--json"))["merged_commit"]
+        assert _events(world, task_id, "merged")
 
 
 def test_a_denial_reaches_the_model_with_its_reason(tmp_path: Path) -> None:
