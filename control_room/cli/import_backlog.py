@@ -39,8 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_backlog(source: str, path: Path, tag: str | None) -> Backlog:
-    if tag is not None and source != "taskmaster":
-        raise InvalidInput("--tag", "only Task Master files have tags (use --from taskmaster)")
     if source == "taskmaster":
         return validate(taskmaster.read(path, tag))
     if source == "backlog":
@@ -50,6 +48,8 @@ def read_backlog(source: str, path: Path, tag: str | None) -> Backlog:
 
 async def task_import(coordinator: Coordinator, args: argparse.Namespace) -> int:
     path = Path(args.file)
+    if args.tag is not None and args.source != "taskmaster":
+        raise InvalidInput("--tag", "only Task Master files have tags (use --from taskmaster)")
     if args.source == "controlroom":
         raws = read_task_file(path)
         if not args.dry_run:  # unchanged: the ids, one a line
