@@ -132,6 +132,8 @@ def test_backlog_md_folder_from_the_root_backlog_or_tasks(
     }  # fmt: skip
     assert found["BL-task-3"]["depends_on"] == ["BL-task-2", "BL-task-3.1"]  # and its subtask
     assert found["BL-task-4"]["depends_on"] == ["BL-task-3"]  # TASK-3 names task-3
+    # task-0 was moved to completed/, task-5 to archive/: not imported, not waited for
+    assert found["BL-task-2"]["depends_on"] == ["BL-task-1"]
     login = json.loads(run_cli("task", "show", "BL-task-2", "--json", data_dir=home).stdout)
     assert login["priority"] == "P1"
     assert login["capabilities"] == ["backend", "auth"]

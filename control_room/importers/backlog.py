@@ -5,7 +5,8 @@ task (drafts, completed and archived folders are not read). Task `task-3` (or `B
 `BL-task-3` (`BL-back-3`): Backlog.md ids ignore case, so they are lowercased. The front matter
 gives title, status (`Done` -> COMPLETED, `Cancelled`/`Canceled` -> CANCELLED, any other -> open),
 priority (high/medium/low -> P1/P2/P3), labels (mapped as in labels.py), dependencies and
-parent_task_id (the parent waits for its subtasks). `## Description` is the description (with
+parent_task_id (the parent waits for its subtasks); a dependency on a task in `completed/` or
+`archive/tasks/` is dropped. `## Description` is the description (with
 the assignee, when there is one); the acceptance criteria checkboxes are the criteria.
 """
 
@@ -50,10 +51,23 @@ def read(path: Path) -> Backlog:
         backlog.tasks.append(task)
         if parent and task.status is not Status.CANCELLED:
             parents.setdefault(parent, []).append(task.fields["id"])
+    put_away = _put_away(folder.parent)
     for task in backlog.tasks:
         children = parents.get(task.fields["id"], [])
-        task.fields["depends_on"] = list(dict.fromkeys([*task.fields["depends_on"], *children]))
+        wanted = [d for d in task.fields["depends_on"] if d not in put_away]
+        task.fields["depends_on"] = list(dict.fromkeys([*wanted, *children]))
     return backlog
+
+
+def _put_away(backlog_folder: Path) -> set[str]:
+    """Ids of the tasks Backlog.md moved to `completed/` or `archive/tasks/`: a dependency on
+    one is dropped (done, or abandoned), instead of naming a task that is not imported."""
+    found = set()
+    for folder in (backlog_folder / "completed", backlog_folder / "archive" / "tasks"):
+        for file in folder.glob("*.md") if folder.is_dir() else ():
+            if match := _FILE_ID.match(file.name):
+                found.add(_id(match.group(1)))
+    return found
 
 
 def _task(file: Path) -> tuple[Imported, str | None]:
