@@ -242,13 +242,37 @@ def _untitled_issue(tmp_path: Path) -> tuple[Path, str]:
     return path, "issues.json: issue #452: title: a title is required"
 
 
+def _twice_the_same_id(tmp_path: Path) -> tuple[Path, str]:
+    data = json.loads(TASKS_JSON.read_text())
+    data["master"]["tasks"][4]["id"] = 1  # "Support LDAP login" numbered like the first
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(data))
+    return path, "task 1: id: TM-1 appears twice"
+
+
+def _no_front_matter(tmp_path: Path) -> tuple[Path, str]:
+    project = tmp_path / "project"
+    shutil.copytree(BACKLOG, project)
+    (project / "backlog" / "tasks" / "task-9 - Notes.md").write_text("# just notes\n")
+    return project, "task-9 - Notes.md: has no front matter"
+
+
+def _not_a_gh_export(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "issues.json"
+    path.write_text(json.dumps({"issues": []}))
+    return path, "issues.json: issues: expected the list `gh issue list --json"
+
+
 @pytest.mark.parametrize(
     ("source", "make"),
     [
         ("taskmaster", _bad_taskmaster),
         ("taskmaster", _missing_dependency),
+        ("taskmaster", _twice_the_same_id),
         ("backlog", _bad_front_matter),
+        ("backlog", _no_front_matter),
         ("github", _untitled_issue),
+        ("github", _not_a_gh_export),
     ],
 )
 def test_a_bad_file_is_named_with_its_task_and_field(

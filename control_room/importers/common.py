@@ -75,7 +75,7 @@ def optional_text(value: Mapping[str, Any], key: str, origin: str) -> str:
 
 def validate(backlog: Backlog) -> Backlog:
     """Check every task as `task add` would, naming the file, the task and the field."""
-    seen: dict[str, str] = {}
+    seen: set[str] = set()
     for task in backlog.tasks:
         try:
             parse_task_spec(task.fields)
@@ -83,8 +83,8 @@ def validate(backlog: Backlog) -> Backlog:
             raise fail(task.origin, error.field, error.detail) from None
         task_id = task.fields["id"]
         if task_id in seen:
-            raise fail(task.origin, "id", f"{task_id} is also {seen[task_id]}")
-        seen[task_id] = task.origin
+            raise fail(task.origin, "id", f"{task_id} appears twice")
+        seen.add(task_id)
     if not backlog.tasks:
         raise InvalidInput(str(backlog.path), f"holds no {backlog.source} tasks to import")
     return backlog
