@@ -24,6 +24,10 @@ from control_room.importers.labels import map_labels
 SOURCE = "Backlog.md"
 PRIORITIES = {"high": "P1", "medium": "P2", "low": "P3"}
 FINISHED = {"done": Status.COMPLETED, "cancelled": Status.CANCELLED, "canceled": Status.CANCELLED}
+FIELDS = frozenset(
+    ("id", "title", "status", "assignee", "labels", "dependencies", "priority", "parent_task_id",
+     "parent")
+)  # fmt: skip
 _SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 _CHECKBOX = re.compile(r"^\s*[-*]\s+\[[ xX]\]\s+(?:#\d+\s+)?(.+?)\s*$", re.MULTILINE)
 _MARKED = re.compile(r"<!--\s*(SECTION:DESCRIPTION|AC):BEGIN\s*-->(.*?)<!--\s*\1:END\s*-->", re.S)
@@ -72,7 +76,7 @@ def _put_away(backlog_folder: Path) -> set[str]:
 
 def _task(file: Path) -> tuple[Imported, str | None]:
     name = str(file)
-    fields, body = frontmatter.split(read_text(file), name)
+    fields, body = frontmatter.split(read_text(file), name, FIELDS)
     raw_id = _one(fields, "id", name)
     if not raw_id:
         found = _FILE_ID.match(file.name)

@@ -17,8 +17,11 @@ Value = str | list[str]
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)\s*:(?:\s+(.*))?$")
 
 
-def split(content: str, name: str) -> tuple[dict[str, Value], str]:
-    """The front matter's fields and the markdown body after it."""
+def split(
+    content: str, name: str, wanted: frozenset[str] | None = None
+) -> tuple[dict[str, Value], str]:
+    """The front matter's fields (only those `wanted`, when given: the others are not read,
+    so a field this reader does not need can never refuse the file) and the body after it."""
     lines = content.lstrip("\ufeff").splitlines()
     if not lines or lines[0].strip() != "---":
         raise InvalidInput(name, "has no front matter (a first line of ---)")
@@ -26,10 +29,10 @@ def split(content: str, name: str) -> tuple[dict[str, Value], str]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() in ("---", "..."))
     except StopIteration:
         raise InvalidInput(name, "its front matter never ends (no closing ---)") from None
-    return parse(lines[1:end], name), "\n".join(lines[end + 1 :])
+    return parse(lines[1:end], name, wanted), "\n".join(lines[end + 1 :])
 
 
-def parse(lines: list[str], name: str) -> dict[str, Value]:
+def parse(lines: list[str], name: str, wanted: frozenset[str] | None = None) -> dict[str, Value]:
     fields: dict[str, Value] = {}
     index = 0
     while index < len(lines):
@@ -47,6 +50,8 @@ def parse(lines: list[str], name: str) -> dict[str, Value]:
             nested.append(lines[index])
             index += 1
         where = f"{name}: front matter field {key}"
+        if wanted is not None and key not in wanted:
+            continue
         if rest in ("|", "|-", "|+", ">", ">-", ">+"):
             fields[key] = _block(nested, folded=rest.startswith(">"))
         elif rest and not rest.startswith("#"):
