@@ -110,8 +110,10 @@ async def act(action: Action, c: Coordinator, t: Task, agent: str, clock: FakeCl
 
 
 # READY has its own test below; ABANDON happens only as part of ending a run (test_runs.py), and
-# GIVE_UP as part of a failed start (test_start_failures.py).
-ACTIONS = [a for a in Action if a not in (Action.READY, Action.ABANDON, Action.GIVE_UP)]
+# GIVE_UP as part of a failed start (test_start_failures.py), IMPORT only inside the import that
+# creates the task (test_import_backlogs.py).
+SIDE_ACTIONS = (Action.READY, Action.ABANDON, Action.GIVE_UP, Action.IMPORT)
+ACTIONS = [a for a in Action if a not in SIDE_ACTIONS]
 # The setup's last write repeated by the same agent under the same epoch: answered with the
 # current state instead of refused, and, like a refusal, it changes nothing.
 REPEATS = {

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, inbox, listing, render
-from control_room.cli.importer import read_task_file
+from control_room.cli import delivery, import_backlog, inbox, listing, render
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
@@ -156,13 +155,6 @@ async def task_add(coordinator: Coordinator, args: argparse.Namespace) -> int:
     return 0
 
 
-async def task_import(coordinator: Coordinator, args: argparse.Namespace) -> int:
-    tasks = await coordinator.add_tasks(read_task_file(Path(args.file)))
-    for task in tasks:
-        print(task.id)
-    return 0
-
-
 SHOW_EVENTS = 40
 
 
@@ -218,7 +210,7 @@ async def task_retry(coordinator: Coordinator, args: argparse.Namespace) -> int:
 
 TASK_COMMANDS = {
     "add": task_add,
-    "import": task_import,
+    "import": import_backlog.task_import,
     "list": listing.task_list,
     "show": task_show,
     "approve": task_approve,

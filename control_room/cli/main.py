@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__, early_stop
-from control_room.cli import delivery, inbox
+from control_room.cli import delivery, import_backlog, inbox
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -106,8 +106,8 @@ def build_parser() -> Parser:
     add.add_argument("--manual", action="store_true", default=None)
     add.add_argument("--max-attempts", type=int, metavar="N")
 
-    imp = command(tasks, "import", "add every task in a JSON or TOML file, all or nothing")
-    imp.add_argument("file")
+    imp = command(tasks, "import", "add every task in a file or backlog, all or nothing")
+    import_backlog.add_arguments(imp)
 
     listing = command(tasks, "list", "list open tasks by priority, then age")
     shown = listing.add_mutually_exclusive_group()

@@ -41,6 +41,7 @@ class Action(StrEnum):
     RETRY = "retry"  # operator: a fresh start, PENDING when dependencies are not done
     ABANDON = "abandon"  # an agent started for the task ended before anyone claimed it
     GIVE_UP = "give_up"  # its agent could not be started again and again: BLOCKED
+    IMPORT = "import"  # a task imported from a backlog where it was already done or dropped
 
 
 S = Status
@@ -71,6 +72,8 @@ TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
     Action.RETRY: {s: _RESTART for s in (S.BLOCKED, S.FAILED, S.CANCELLED)},
     Action.ABANDON: {S.AVAILABLE: _AFTER_FAILURE},
     Action.GIVE_UP: {S.AVAILABLE: (S.BLOCKED,)},
+    # Only inside the transaction that creates the task (store/import_ops.py).
+    Action.IMPORT: {s: (S.COMPLETED, S.CANCELLED) for s in (S.PENDING, S.AVAILABLE)},
 }
 
 

@@ -24,6 +24,7 @@ from control_room.domain import (
     Run,
     Status,
     Task,
+    TaskSpec,
     listing,
     parse_task_spec,
 )
@@ -79,18 +80,26 @@ class Coordinator:
         self, raws: Sequence[Mapping[str, Any]], actor: str = "operator"
     ) -> list[Task]:
         """All or nothing; an error names the task (by position and title) and the field."""
-        specs = []
-        for number, raw in enumerate(raws, 1):
-            if not isinstance(raw, Mapping):
-                raise InvalidInput(f"tasks[{number - 1}]", f"task {number} is not a table/object")
-            try:
-                specs.append(parse_task_spec(raw))
-            except InvalidInput as error:
-                label = f"task {number}" + (f" ({raw['title']!r})" if "title" in raw else "")
-                raise InvalidInput(
-                    f"tasks[{number - 1}].{error.field}", f"{label}: {error.field}: {error.detail}"
-                ) from None
-        return await self.registry.create_tasks(specs, actor)
+        return await self.registry.create_tasks(_specs(raws), actor)
+
+    async def import_tasks(
+        self,
+        raws: Sequence[Mapping[str, Any]],
+        finished: Mapping[str, tuple[Status, str]] | None = None,
+        *,
+        dry_run: bool = False,
+        actor: str = "operator",
+    ) -> list[Task]:
+        """Like add_tasks, in one transaction with moving the tasks in `finished` (an id ->
+        COMPLETED or CANCELLED and why) to that status, logged as `imported`. Ids that already
+        exist are all named and nothing is created. A dry run changes nothing."""
+        specs = _specs(raws)
+        ids = {spec.id for spec in specs}
+        done = dict(finished or {})
+        for task_id, (status, _) in done.items():
+            if task_id not in ids or status not in (Status.COMPLETED, Status.CANCELLED):
+                raise InvalidInput("finished", f"{task_id}: not an imported task, or not final")
+        return await self.registry.import_tasks(specs, done, actor, dry_run=dry_run)
 
     async def claim(self, agent_id: str, task_id: str | None = None) -> Claim:
         if task_id is not None:
@@ -292,6 +301,22 @@ class Coordinator:
 
     async def recent_events(self, limit: int, task_id: str | None = None) -> list[Event]:
         return await self.registry.recent_events(limit, task_id)
+
+
+def _specs(raws: Sequence[Mapping[str, Any]]) -> list[TaskSpec]:
+    """Every raw task validated; an error names the task (by position and title) and the field."""
+    specs = []
+    for number, raw in enumerate(raws, 1):
+        if not isinstance(raw, Mapping):
+            raise InvalidInput(f"tasks[{number - 1}]", f"task {number} is not a table/object")
+        try:
+            specs.append(parse_task_spec(raw))
+        except InvalidInput as error:
+            label = f"task {number}" + (f" ({raw['title']!r})" if "title" in raw else "")
+            raise InvalidInput(
+                f"tasks[{number - 1}].{error.field}", f"{label}: {error.field}: {error.detail}"
+            ) from None
+    return specs
 
 
 def _agent(agent_id: str) -> str:

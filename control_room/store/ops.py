@@ -98,13 +98,33 @@ def create_tasks(tx: Tx, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
     cycle = find_cycle({task_id: s.depends_on for task_id, s in zip(ids, specs, strict=True)})
     if cycle:
         raise InvalidInput("depends_on", "dependency cycle: " + " -> ".join(cycle))
-    created = []
-    for task_id, spec in zip(ids, specs, strict=True):
+    by_id = dict(zip(ids, specs, strict=True))
+    for task_id in _dependencies_first(by_id):  # a dependency row needs its task to exist
+        spec = by_id[task_id]
         tx.conn.execute(sql.INSERT_TASK, _insert_params(tx, task_id, spec, actor, statuses))
         tx.conn.executemany(sql.INSERT_DEPENDENCY, [(task_id, dep) for dep in spec.depends_on])
         tx.events.append(rows.event(tx.conn.execute(sql.CREATED_EVENT, (task_id,)).fetchone()))
-        created.append(tx.task(task_id))
-    return created
+    return [tx.task(task_id) for task_id in ids]
+
+
+def _dependencies_first(specs: dict[str, TaskSpec]) -> list[str]:
+    """The ids in their given order, except that a task comes after the ones it depends on
+    (the batch has no cycle: checked before)."""
+    order: list[str] = []
+    placed: set[str] = set()
+    for start in specs:
+        stack = [start]
+        while stack:
+            task_id = stack[-1]
+            waiting = [d for d in specs[task_id].depends_on if d in specs and d not in placed]
+            if waiting:
+                stack.append(waiting[0])
+                continue
+            stack.pop()
+            if task_id not in placed:
+                placed.add(task_id)
+                order.append(task_id)
+    return order
 
 
 def _unused_id(tx: Tx, taken: set[str]) -> str:

@@ -9,7 +9,7 @@ the commit, whether or not the caller is still waiting for the result. SQLite
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from control_room.domain import (
@@ -40,6 +40,14 @@ class Registry(Protocol):
     async def create_task_once(
         self, spec: TaskSpec, actor: str, key: str, fingerprint: str
     ) -> tuple[Task, bool]: ...
+    async def import_tasks(
+        self,
+        specs: Sequence[TaskSpec],
+        finished: Mapping[str, tuple[Status, str]],
+        actor: str,
+        *,
+        dry_run: bool = False,
+    ) -> list[Task]: ...
     async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim: ...
     async def progress(
         self, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from control_room.domain import (
     Task,
     TaskSpec,
 )
-from control_room.store import keyed_ops, ops, rows, run_ops, sql
+from control_room.store import import_ops, keyed_ops, ops, rows, run_ops, sql
 from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
@@ -192,6 +192,22 @@ class SqliteRegistry(PermissionStore, ListingStore, DeliveryWrites):
         return await self._write(
             lambda tx: keyed_ops.create_task_once(tx, spec, actor, key, fingerprint)
         )
+
+    async def import_tasks(
+        self,
+        specs: Sequence[TaskSpec],
+        finished: Mapping[str, tuple[Status, str]],
+        actor: str,
+        *,
+        dry_run: bool = False,
+    ) -> list[Task]:
+        """Create `specs` and finish those in `finished`, in one transaction (store/import_ops)."""
+        try:
+            return await self._write(
+                lambda tx: import_ops.import_tasks(tx, specs, finished, actor, dry_run=dry_run)
+            )
+        except import_ops.DryRun as rolled_back:
+            return rolled_back.tasks
 
     async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
         return await self._write(lambda tx: ops.claim(tx, agent_id, task_id, lease_seconds))
