@@ -74,7 +74,8 @@ class EventPrinter:
                 self._changed.clear()
                 await self.drain()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), self.poll)
+                    async with asyncio.timeout(self.poll):
+                        await self._changed.wait()
         finally:
             self.coordinator.registry.listeners.remove(self._wake)
             watcher.cancel()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
+import control_room
 from control_room.domain import StoreError
 from control_room.engine.loops import Loop
 
@@ -72,3 +74,38 @@ async def test_a_step_that_recovers_clears_the_error() -> None:
     loop = Loop("validation", 60, step)
     await run_until(loop, 2)
     assert loop.last_error is None
+
+
+def test_nothing_waits_with_asyncio_wait_for() -> None:
+    """On Python 3.11, asyncio.wait_for returns the inner result when a cancellation arrives
+    as the inner future completes: the cancellation is lost. A loop poked while it was being
+    stopped then ran on, and the engine's shutdown waited for it forever (a rare CI hang).
+    asyncio.timeout() has no such race; the code uses it everywhere."""
+    package = Path(control_room.__file__).parent
+    found = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "wait_for(" in line
+    ]
+    assert not found, found
+
+
+async def test_a_loop_poked_as_it_is_cancelled_stops() -> None:
+    """The race itself: the poke and the cancellation in the same turn of the event loop."""
+
+    async def step() -> None:
+        return None
+
+    for _ in range(50):
+        loop = Loop("assignment", 60, step)
+        job = asyncio.create_task(loop.run())
+        for _ in range(100):  # the first step runs, then the loop waits for a poke
+            await asyncio.sleep(0)
+            if loop.runs:
+                break
+        await asyncio.sleep(0)
+        loop.poke()
+        job.cancel()
+        done, _ = await asyncio.wait({job}, timeout=5)
+        assert done, "a loop poked as it was cancelled kept running"

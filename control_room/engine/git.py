@@ -62,7 +62,8 @@ class Git:
         except OSError as error:
             raise GitError(f"cannot run git: {error.strerror or error}") from error
         try:
-            out, err = await asyncio.wait_for(process.communicate(), limit)
+            async with asyncio.timeout(limit):
+                out, err = await process.communicate()
         except (TimeoutError, asyncio.CancelledError) as stopped:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)  # git and what it started (ssh, hooks)

@@ -58,8 +58,11 @@ class Loop:
                 await self._failed(error)
             self.runs += 1
             self.next_run = time.time() + self.interval
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the poke does, and the loop would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._poked.wait()
             self._poked.clear()
 
     async def _failed(self, error: Exception) -> None:

@@ -108,7 +108,8 @@ class PermissionDesk:
                     renewed = now
                 waiter.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), min(POLL_SECONDS, deadline - now))
+                    async with asyncio.timeout(min(POLL_SECONDS, deadline - now)):
+                        await waiter.wait()
                 r = await registry.get_permission(r.id)
             return r
         except asyncio.CancelledError:  # the agent went away while it waited

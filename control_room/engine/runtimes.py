@@ -102,7 +102,8 @@ class Running:
     async def wait(self) -> int:
         """The exit code; past the wall-clock limit the process is stopped first."""
         try:
-            return await asyncio.wait_for(self.process.wait(), self.launch.wall_clock_seconds)
+            async with asyncio.timeout(self.launch.wall_clock_seconds):
+                return await self.process.wait()
         except TimeoutError:
             self.timed_out = True
             await self.stop()
@@ -117,7 +118,8 @@ class Running:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signum)
             try:
-                await asyncio.wait_for(self.process.wait(), grace_seconds)
+                async with asyncio.timeout(grace_seconds):
+                    await self.process.wait()
                 break
             except TimeoutError:
                 continue

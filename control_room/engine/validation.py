@@ -53,7 +53,8 @@ async def run_check(command: str, workdir: Path, limit_seconds: float) -> tuple[
     except OSError as error:
         return False, f"$ {command}\ncannot run it: {error.strerror or error}"
     try:
-        out, _ = await asyncio.wait_for(process.communicate(), limit_seconds)
+        async with asyncio.timeout(limit_seconds):
+            out, _ = await process.communicate()
     except TimeoutError:
         await _kill(process)
         return False, f"$ {command}\ntimed out after {limit_seconds:g} s"

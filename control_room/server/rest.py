@@ -211,7 +211,8 @@ async def event_stream(call: Call) -> Response:
                 if len(page) == EVENTS_PAGE:
                     continue
                 try:
-                    await asyncio.wait_for(subscription.get(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await subscription.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                 except Exception:  # lagged: the log has it all
