@@ -67,6 +67,11 @@ def _wait_for_status(home: Path, task_id: str, status: str, within: float) -> di
         time.sleep(0.25)
 
 
+def _events(home: Path, task_id: str) -> list[dict[str, Any]]:
+    listed = run_cli("events", "--task", task_id, "--json", data_dir=home).stdout
+    return [json.loads(line) for line in listed.splitlines() if line]
+
+
 def _wait_until_serving(port: int, engine: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -122,11 +127,7 @@ def test_aider_managed_completes_a_task_end_to_end(tmp_path: Path, aider: Path) 
     assert "Traceback" not in err, err[-3000:]
     assert done["attempts"] == 0 and done["files"] == ["greeting.txt"]
     assert "I changed the greeting." in done["summary"] or "greeting.txt" in done["summary"]
-    events = [
-        json.loads(line)
-        for line in run_cli("events", "--task", task_id, "--json", data_dir=home).stdout.split("\n")
-        if line
-    ]
+    events = _events(home, task_id)
     kinds = [e["kind"] for e in events]
     assert kinds.index("claimed") < kinds.index("agent_started") < kinds.index("handed_in")
     assert "checks_passed" in kinds and "abandoned" not in kinds and "released" not in kinds
@@ -142,6 +143,12 @@ def test_aider_managed_completes_a_task_end_to_end(tmp_path: Path, aider: Path) 
     assert git(project, "show", f"{branch}:greeting.txt") == "hello, world"
     assert git(project, "log", "-1", "--format=%s", branch) == "Say hello to the world"
     assert (project / "greeting.txt").read_text() == "hello\n", "the operator's checkout untouched"
+    # The operator merges the checked work into the checkout.
+    merged = run_cli("task", "merge", task_id, data_dir=home)
+    assert merged.returncode == 0, merged.stderr
+    assert (project / "greeting.txt").read_text() == "hello, world\n"
+    (merge,) = [e for e in _events(home, task_id) if e["kind"] == "merged"]
+    print(f"aider: task added -> merged in {merge['at'] - events[0]['at']:.1f} s")
 
 
 def _readme_block(starting: str) -> str:
