@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, inbox, listing, render
+from control_room.cli import delivery, inbox, listing, render, steer
 from control_room.cli.importer import read_task_file
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
@@ -248,7 +248,9 @@ async def agent_revoke(coordinator: Coordinator, args: argparse.Namespace) -> in
     return 0
 
 
-AGENT_COMMANDS = {"list": listing.agent_list, "add": agent_add, "revoke": agent_revoke}
+AGENT_COMMANDS = {
+    "list": listing.agent_list, "add": agent_add, "revoke": agent_revoke, "say": steer.agent_say,
+}  # fmt: skip
 
 
 async def events(coordinator: Coordinator, args: argparse.Namespace) -> int:
