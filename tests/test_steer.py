@@ -14,7 +14,7 @@ from control_room.domain import Conflict
 from control_room.engine.steering import REPORT_MARK
 from control_room.engine.worktrees import slug
 from tests.conftest import run_cli
-from tests.engine_world import engine_world, ended, scripted, settings_with, wait_for
+from tests.engine_world import ended, engine_world, scripted, settings_with, wait_for
 from tests.fake_anthropic import Block, text, tool_results, tool_use
 from tests.real_claude import real_claude_world
 from tests.test_claude_code import TOOL
