@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx2
+
 from control_room.domain import Conflict
 from control_room.engine.steering import REPORT_MARK
 from control_room.engine.worktrees import slug
@@ -118,6 +120,19 @@ async def test_a_command_agent_and_an_ended_agent_are_refused(tmp_path: Path) ->
         ):
             done = await asyncio.to_thread(run_cli, "agent", "say", target, words, data_dir=home)
             assert done.returncode == 1 and why in one_error(done.stderr)
+        async with httpx2.AsyncClient(base_url=world.server.url) as http:
+            operator = world.server.operator()
+            answer = await http.post(
+                f"/api/agents/{task.id}/say", json={"text": "hello"}, headers=operator
+            )
+            assert answer.status_code == 409 and answer.json()["error"] == "conflict"
+            assert "only claude-code agents" in answer.json()["message"]
+            answer = await http.post(f"/api/agents/{task.id}/say", json={}, headers=operator)
+            assert answer.status_code == 422, answer.text
+            answer = await http.post(
+                "/api/agents/NOPE-1/say", json={"text": "hi"}, headers=operator
+            )
+            assert answer.status_code == 404, answer.text
         assert [e for e in await c.events(after=before) if e.kind == "said"] == []
         await c.cancel(task.id)
         await wait_for(lambda: ended(c, run.agent_id), what="the agent stopped")
