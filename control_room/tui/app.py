@@ -66,7 +66,7 @@ class ControlRoomApp(App[None]):
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Kill agent", id="kill-agent"),
-        Binding("i", "say", "Say", id="say", show=False),  # a message to a running agent
+        Binding("i", "say", "Say to agent", id="say", show=False),  # a message to a running agent
         Binding("d", "diff", "Diff", id="diff", show=False),  # in help (?): the footer is full
         Binding("m", "merge", "Merge", id="merge", show=False),
         Binding("p", "permissions", "Permissions", id="permissions", show=False),
