@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from control_room.domain import Conflict, ControlRoomError, Event, InvalidInput, NotFound, Run
 from control_room.domain import specs as check
+from control_room.engine import processes
 
 if TYPE_CHECKING:
     from control_room.engine.service import Coordinator
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 SAID = "said"  # the event: the operator's message to an agent
 NOT_DELIVERED = "say_failed"  # the engine could not hand it to the agent
 STEERABLE = frozenset({"claude-code"})  # runtimes that take messages while they run
+PAGE = 1000  # events read at a time
 REPORT_MARK = "--- Control Room: the operator said:"
 
 
@@ -56,6 +58,10 @@ async def target_run(coordinator: Coordinator, target: str) -> Run:
     if run.runtime not in STEERABLE:
         raise Conflict(
             f"agent {run.agent_id} runs {run.runtime}: only claude-code agents take messages"
+        )
+    if run.owner_pid is not None and not processes.alive(run.owner_pid):
+        raise Conflict(
+            f"agent {run.agent_id} is not watched by a running Control Room: it takes no messages"
         )
     return run
 
@@ -110,15 +116,18 @@ class Steering:
         """Deliver every message recorded for a running claude-code agent since the last look."""
         for agent_id, attempt in list(self.attempts.items()):
             run: Run = attempt.run
-            if run.runtime not in STEERABLE:
-                continue
-            after = self._seen.get(agent_id, 0)
-            events = await self.coordinator.events(after=after, limit=1000, task_id=run.task_id)
-            if events:
-                self._seen[agent_id] = events[-1].id
-            for event in events:
-                if event.kind == SAID and event.agent_id == agent_id:
-                    await self._deliver(attempt, event.message)
+            if run.runtime not in STEERABLE or attempt.handle is None:
+                continue  # starting: its messages wait for its process
+            while True:
+                after = self._seen.get(agent_id, 0)
+                events = await self.coordinator.events(after, PAGE, task_id=run.task_id)
+                if events:
+                    self._seen[agent_id] = events[-1].id
+                for event in events:
+                    if event.kind == SAID and event.agent_id == agent_id:
+                        await self._deliver(attempt, event.message)
+                if len(events) < PAGE:
+                    break
         self._seen = {a: i for a, i in self._seen.items() if a in self.attempts}
 
     async def _deliver(self, attempt: Any, text: str) -> None:

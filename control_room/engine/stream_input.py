@@ -42,7 +42,10 @@ class StreamInput:
         self._pending = b""
         self._lock = asyncio.Lock()
         self.closed = False
-        self._job = asyncio.create_task(self._run(prompt), name=f"stdin-{process.pid}")
+        # The prompt goes first, before any message: buffered now, sent in the background.
+        assert process.stdin is not None
+        process.stdin.write(user_message(prompt))
+        self._job = asyncio.create_task(self._run(), name=f"stdin-{process.pid}")
 
     async def _write(self, line: bytes) -> None:
         pipe = self.process.stdin
@@ -76,10 +79,10 @@ class StreamInput:
         self.close()
         self._job.cancel()
 
-    async def _run(self, prompt: str) -> None:
+    async def _run(self) -> None:
         """Send the prompt, then close the input after the result event (or once it exits)."""
         with contextlib.suppress(Conflict):
-            await self._write(user_message(prompt))
+            await self._write(b"")
         while not self.closed and self.process.returncode is None:
             if self._result_seen():
                 break
