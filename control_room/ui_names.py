@@ -15,6 +15,7 @@ KEY_IDS = (
     "retry",
     "cancel-task",
     "kill-agent",
+    "say",
     "diff",
     "merge",
     "permissions",

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, import_backlog, inbox, listing, render
+from control_room.cli import delivery, import_backlog, inbox, listing, render, steer
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
@@ -240,7 +240,9 @@ async def agent_revoke(coordinator: Coordinator, args: argparse.Namespace) -> in
     return 0
 
 
-AGENT_COMMANDS = {"list": listing.agent_list, "add": agent_add, "revoke": agent_revoke}
+AGENT_COMMANDS = {
+    "list": listing.agent_list, "add": agent_add, "revoke": agent_revoke, "say": steer.agent_say,
+}  # fmt: skip
 
 
 async def events(coordinator: Coordinator, args: argparse.Namespace) -> int:

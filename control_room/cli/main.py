@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__, early_stop
-from control_room.cli import delivery, import_backlog, inbox
+from control_room.cli import delivery, import_backlog, inbox, steer
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -146,6 +146,7 @@ def build_parser() -> Parser:
     new_agent.add_argument("--runtime", default="external")
     new_agent.add_argument("--json", action="store_true")
     command(agents, "revoke", "revoke an agent's token; its task is released").add_argument("id")
+    steer.add_parser(agents, command)
 
     inbox.add_commands(sub, command)
 

@@ -132,6 +132,8 @@ class Engine:
     def _registry_changed(self) -> None:
         self.coordinator.registry_changed()
         self.coordinator.permissions.wake()  # an answer from another process (the CLI)
+        if self.supervisor is not None:
+            self.supervisor.steering.wake()  # a message to an agent, from the CLI
         self._poke("assignment")
         self._poke("validation")
         self._poke("notifier")

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
-from control_room.domain import InvalidInput
+from control_room.domain import Conflict, InvalidInput
 from control_room.domain.permissions import ClaudeSettings
 from control_room.domain.routing import AgentType
 from control_room.engine import processes
+from control_room.engine.stream_input import StreamInput
 from control_room.private import user_umask
 
 T = TypeVar("T")
@@ -73,15 +74,25 @@ class Running:
     """A started agent process (a session leader, so its children stop with it)."""
 
     def __init__(
-        self, process: asyncio.subprocess.Process, launch: Launch, stdin: str | None = None
+        self,
+        process: asyncio.subprocess.Process,
+        launch: Launch,
+        stdin: str | None = None,
+        conversation: bool = False,
     ) -> None:
         self.process = process
         self.launch = launch
         self.timed_out = False
         self._identity = processes.identity(process.pid)  # before anything can reap it
         # Fed in the background: an agent that reads its prompt late (or never) must not hold
-        # up whoever started it.
-        self._feeding = asyncio.create_task(self._feed(stdin)) if stdin is not None else None
+        # up whoever started it. In a conversation (Claude Code's stream-json input) stdin stays
+        # open for the operator's messages until the agent's result.
+        self.input: StreamInput | None = None
+        self._feeding: asyncio.Task[None] | None = None
+        if conversation:
+            self.input = StreamInput(process, launch.run_dir / "report.log", stdin or "")
+        elif stdin is not None:
+            self._feeding = asyncio.create_task(self._feed(stdin))
 
     @property
     def pid(self) -> int:
@@ -108,12 +119,23 @@ class Running:
             self.timed_out = True
             await self.stop()
             return await self.process.wait()
+        finally:
+            if self.input is not None:
+                self.input.stop()
+
+    async def say(self, text: str) -> None:
+        """One more user message to the agent; Conflict when it takes none (any more)."""
+        if self.input is None:
+            raise Conflict("this agent's runtime cannot take messages")
+        await self.input.say(text)
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """SIGTERM to the whole process group, SIGKILL to what is left of it after the grace
         (children included, also once the agent itself has exited)."""
         if self._feeding is not None:
             self._feeding.cancel()
+        if self.input is not None:
+            self.input.stop()
         for signum in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signum)
@@ -140,7 +162,9 @@ class CommandRuntime:
     """`argv` elements may hold {prompt_file}, {task_id}, {workdir}, {run_dir}; each element is
     filled in on its own, so task text can never become extra arguments or shell syntax."""
 
-    def __init__(self, argv: Sequence[str], prompt_via: Literal["stdin", "file"] = "stdin") -> None:
+    def __init__(
+        self, argv: Sequence[str], prompt_via: Literal["stdin", "file", "stream-json"] = "stdin"
+    ) -> None:
         if not argv:
             raise InvalidInput("argv", "the command runtime needs a command")
         self.argv = tuple(argv)
@@ -163,9 +187,9 @@ class CommandRuntime:
                 *argv,
                 cwd=launch.workdir,
                 env=launch.environment(os.environ),
-                stdin=asyncio.subprocess.PIPE
-                if self.prompt_via == "stdin"
-                else asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL
+                if self.prompt_via == "file"
+                else asyncio.subprocess.PIPE,
                 stdout=report,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
@@ -173,6 +197,8 @@ class CommandRuntime:
             )
         finally:
             report.close()  # the child has its own copy
+        if self.prompt_via == "stream-json":  # a conversation: messages may follow the prompt
+            return Running(process, launch, launch.prompt, conversation=True)
         return Running(process, launch, launch.prompt if self.prompt_via == "stdin" else None)
 
 
@@ -199,7 +225,8 @@ def claude_settings(kind: AgentType, defaults: ClaudeSettings) -> ClaudeSettings
 
 
 class ClaudeCodeRuntime:
-    """`claude -p` reading the prompt on stdin, reporting as stream-json, joined to this server
+    """`claude -p` reading the prompt (and the operator's later messages) as stream-json on
+    stdin, reporting as stream-json, joined to this server
     through an MCP config file (mode 0600) that carries the agent's token in a header.
 
     Permissions: every Control Room tool is allowed, the permission mode (by default
@@ -225,7 +252,8 @@ class ClaudeCodeRuntime:
         s = self.settings
         allowed = ",".join((SERVER_RULE, *s.allowed_tools))
         argv = [
-            self.binary, "-p", "--output-format", "stream-json", "--verbose",
+            self.binary, "-p", "--input-format", "stream-json",
+            "--output-format", "stream-json", "--verbose",
             "--mcp-config", str(mcp_config), "--allowedTools", allowed,
             "--permission-mode", s.permission_mode,
             "--permission-prompt-tool", f"mcp__{MCP_SERVER}__{PERMISSION_TOOL}",
@@ -254,4 +282,4 @@ class ClaudeCodeRuntime:
         if launch.budget_usd:
             argv += ["--max-budget-usd", f"{launch.budget_usd:g}"]
         argv += self.settings.extra_args
-        return await CommandRuntime(argv, prompt_via="stdin").start(launch)
+        return await CommandRuntime(argv, prompt_via="stream-json").start(launch)

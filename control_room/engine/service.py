@@ -31,7 +31,7 @@ from control_room.domain import (
 from control_room.domain import specs as check
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
-from control_room.engine import tokens
+from control_room.engine import steering, tokens
 from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
 from control_room.engine.permissions import PermissionDesk
@@ -277,6 +277,10 @@ class Coordinator:
 
     async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]:
         return await self.registry.runs(live=live, limit=limit)
+
+    async def say(self, target: str, text: str, actor: str = "operator") -> Run:
+        """The operator's message to a live claude-code agent (an agent or its task's id)."""
+        return await steering.say(self, target, text, actor)
 
     async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
         """Log an event that changes no task (a loop failing, an orphan stopped)."""

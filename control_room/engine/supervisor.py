@@ -25,6 +25,7 @@ from control_room.engine.prompt import build_prompt
 from control_room.engine.runtimes import Handle, Launch, Runtime
 from control_room.engine.service import Coordinator
 from control_room.engine.start_failures import StartFailures
+from control_room.engine.steering import Steering
 from control_room.engine.workspaces import Workspaces
 from control_room.engine.worktrees import slug
 
@@ -96,6 +97,7 @@ class Supervisor:
         self.wake = wake  # asks for another assignment pass (a resting task may start again)
         self._stopping: set[asyncio.Task[Run | None]] = set()
         coordinator.registry.listeners.append(self._on_events)
+        self.steering = Steering(coordinator, self.attempts)  # the operator's messages
 
     def world(self) -> World:
         """What routing needs to know: how many agents run, for which tasks, and which agent

@@ -23,7 +23,7 @@ from control_room import __version__
 from control_room.domain import Claim, ControlRoomError, InvalidInput
 from control_room.engine import Coordinator
 from control_room.engine.delivery import Delivery
-from control_room.server import rest_inbox, rest_listing
+from control_room.server import rest_inbox, rest_listing, rest_steer
 from control_room.server.auth import Authenticator, Caller, Role
 
 Body = dict[str, Any]
@@ -278,6 +278,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST", "/api/agents/{agent_id}/revoke", revoke_agent,
         "Revoke an agent's token; the task it holds is released", roles=("operator",),
         body=_object(()),
+    ),
+    Endpoint(
+        "POST", "/api/agents/{agent_id}/say", rest_steer.say,
+        "Send a message to a running claude-code agent (an agent id or its task's id)",
+        roles=("operator",), body=_object(("text",), text={"type": "string"}),
     ),
     Endpoint(
         "GET", "/api/tasks", rest_listing.list_tasks,

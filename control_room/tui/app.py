@@ -29,7 +29,7 @@ from control_room.domain.text import one_line
 from control_room.engine import Coordinator
 from control_room.engine.engine import Engine
 from control_room.engine.follow import follow_file
-from control_room.tui import delivery, dialogs, permissions
+from control_room.tui import delivery, dialogs, permissions, steer
 from control_room.tui.panes import INBOX, AgentTable, DecisionTable, TaskTable, plain
 from control_room.tui.report_text import ReportFormatter
 
@@ -66,6 +66,7 @@ class ControlRoomApp(App[None]):
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Kill agent", id="kill-agent"),
+        Binding("i", "say", "Say to agent", id="say", show=False),  # a message to a running agent
         Binding("d", "diff", "Diff", id="diff", show=False),  # in help (?): the footer is full
         Binding("m", "merge", "Merge", id="merge", show=False),
         Binding("p", "permissions", "Permissions", id="permissions", show=False),
@@ -347,6 +348,13 @@ class ControlRoomApp(App[None]):
             self.notify(f"Stopped {agent_id}")
         else:  # an agent that joined by itself: its token stops working, its task comes back
             await self._do(f"Revoked {agent_id}", lambda c: c.revoke_agent(agent_id))
+
+    @work(group="dialog")
+    async def action_say(self) -> None:
+        """A message to the selected agent, or to the agent of the selected task."""
+        if self.coordinator is not None:
+            agent = self.agents.selected() if self.agents.has_focus else None
+            await steer.say_to_agent(self, self.coordinator, agent or self.tasks.selected())
 
     @work(group="dialog")
     async def action_permissions(self) -> None:
