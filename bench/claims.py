@@ -6,7 +6,9 @@ Runs, on fresh registry files with synchronous=FULL and WAL, in one process:
     and complete operations (same SQL, same checks), one transaction and one commit each;
   * a minimal sqlite3 loop: two statements per transaction (claim the best task and log it;
     complete it and log it), skipping the agent, holder and dependency checks: a stricter floor;
-and prints cycles/s, p50/p99 claim latency, writes per commit and the ratios.
+and prints cycles/s, p50/p99 claim latency, writes per commit and the ratios, beside the disk's
+fsync rate (write + fsync of a small temp file in the same directory, for about a second) and
+the load average, so the ratio can be read against the limit.
 
     python bench/claims.py [--tasks N]
 """
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -176,6 +179,22 @@ def minimal_run(path: Path) -> dict[str, float]:
     return summary(cycles, elapsed, latencies, 1.0)
 
 
+def fsync_rate(folder: Path, seconds: float = 1.0) -> float:
+    """Small write + fsync pairs per second on a temp file in `folder`."""
+    path = folder / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    count, started = 0, time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            os.pwrite(fd, b"x" * 512, (count % 64) * 512)
+            os.fsync(fd)
+            count += 1
+    finally:
+        os.close(fd)
+        path.unlink()
+    return count / (time.perf_counter() - started)
+
+
 PLAIN = "plain loop, same txns"
 MINIMAL = "minimal 2-statement loop"
 RUNS = (PLAIN, MINIMAL, "service, 1 claimer", "service, 16 claimers")
@@ -187,6 +206,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+        fsyncs = [fsync_rate(Path(folder))]
         for number, name in enumerate(RUNS):
             path = Path(folder) / f"run{number}.db"
             asyncio.run(fill(path, args.tasks))
@@ -197,7 +217,13 @@ def main() -> None:
             else:
                 results[name] = asyncio.run(service_run(path, int(name.split()[1])))
             print(f"  ran {name}: {results[name]['cycles']:.0f} cycles", flush=True)
+        fsyncs.append(fsync_rate(Path(folder)))
     print(f"\nclaim + complete cycles, {args.tasks} tasks each, synchronous=FULL, WAL")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"disk: {min(fsyncs):,.0f}-{max(fsyncs):,.0f} write+fsync/s (before and after the runs); "
+        f"load average {load} on {os.cpu_count()} CPUs"
+    )
     print(f"{'':26}{'cycles/s':>10}{'p50 claim':>12}{'p99 claim':>12}{'writes/commit':>15}")
     for name, r in results.items():
         print(
