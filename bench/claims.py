@@ -10,7 +10,10 @@ and prints cycles/s, p50/p99 claim latency, writes per commit and the ratios, be
 fsync rate (write + fsync of a small temp file in the same directory, for about a second) and
 the load average, so the ratio can be read against the limit.
 
-    python bench/claims.py [--tasks N]
+    python bench/claims.py [--tasks N] [--synchronous OFF]
+
+With --synchronous OFF no commit waits for the disk: the figures are then CPU per operation
+alone, what a disk much faster than this one would allow.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry, ops
 from control_room.store.tx import Op, Tx
 
+SYNCHRONOUS = ["FULL"]  # every run's setting (--synchronous)
+
 
 def percentile(values: list[float], q: int) -> float:
     return (
@@ -48,7 +53,7 @@ async def fill(path: Path, tasks: int) -> None:
 
 
 async def service_run(path: Path, claimers: int) -> dict[str, float]:
-    registry = await SqliteRegistry.open(path, synchronous="FULL")
+    registry = await SqliteRegistry.open(path, synchronous=SYNCHRONOUS[0])
     coordinator = Coordinator(registry)
     latencies: list[float] = []
 
@@ -96,7 +101,7 @@ def same_transactions_run(path: Path) -> dict[str, float]:
     """The registry's claim and complete, each its own transaction, in a plain sync loop."""
     db = sqlite3.connect(path, isolation_level=None)
     db.row_factory = sqlite3.Row
-    for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+    for pragma in ("journal_mode = WAL", f"synchronous = {SYNCHRONOUS[0]}", "foreign_keys = ON"):
         db.execute(f"PRAGMA {pragma}")
 
     def transaction(op: Op) -> object:
@@ -150,7 +155,7 @@ def minimal_run(path: Path) -> dict[str, float]:
     """Two statements per transaction, one transaction (one fsync) per write."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = FULL")
+    db.execute(f"PRAGMA synchronous = {SYNCHRONOUS[0]}")
     latencies: list[float] = []
     cycles = 0
     started = time.perf_counter()
@@ -203,7 +208,9 @@ RUNS = (PLAIN, MINIMAL, "service, 1 claimer", "service, 16 claimers")
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", type=int, default=4000, help="tasks per run (default 4000)")
+    parser.add_argument("--synchronous", choices=("FULL", "NORMAL", "OFF"), default="FULL")
     args = parser.parse_args()
+    SYNCHRONOUS[0] = args.synchronous
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
         fsyncs = [fsync_rate(Path(folder))]
@@ -218,7 +225,7 @@ def main() -> None:
                 results[name] = asyncio.run(service_run(path, int(name.split()[1])))
             print(f"  ran {name}: {results[name]['cycles']:.0f} cycles", flush=True)
         fsyncs.append(fsync_rate(Path(folder)))
-    print(f"\nclaim + complete cycles, {args.tasks} tasks each, synchronous=FULL, WAL")
+    print(f"\nclaim + complete cycles, {args.tasks} tasks each, synchronous={SYNCHRONOUS[0]}, WAL")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"disk: {min(fsyncs):,.0f}-{max(fsyncs):,.0f} write+fsync/s (before and after the runs); "
