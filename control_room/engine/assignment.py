@@ -69,6 +69,7 @@ class Assigner:
         self._waiting: dict[str, RoutingDecision] = {}  # decided by the engine's state
         self._spawning: dict[str, asyncio.Task[None]] = {}  # by task id
         self._failure: Exception | None = None
+        self._due: set[str] = set()  # moved since they were last routed
         self.decided = 0  # tasks routed since the start, for tests and benchmarks
 
     def _on_events(self, events: Sequence[Event]) -> None:
@@ -78,12 +79,15 @@ class Assigner:
     async def step(self) -> None:
         failure, self._failure = self._failure, None
         if self.supervisor.accepting:
-            changed = await (self._catch_up() if self._after is not None else self._start())
+            # Kept until routed: a pass that fails half-way leaves them for the next one.
+            self._due |= await (self._catch_up() if self._after is not None else self._start())
             world = self._world()
-            changed |= self._reconsider(world)
-            tasks = [self._tasks[i] for i in changed if i in self._tasks]
+            tasks = [
+                self._tasks[i] for i in self._due | self._reconsider(world) if i in self._tasks
+            ]
             if tasks:
                 await self._carry_out(route_all(tasks, world, self.rules, self.clock()))
+            self._due.clear()
         if failure is not None:
             raise failure
 
@@ -98,12 +102,13 @@ class Assigner:
 
     async def _catch_up(self) -> set[str]:
         """The tasks that moved since the last pass, read again when they are AVAILABLE."""
-        assert self._after is not None
+        after = self._after
+        assert after is not None
         statuses: dict[str, Status] = {}
         while True:
-            changes = await self.coordinator.registry.changes_since(self._after)
+            changes = await self.coordinator.registry.changes_since(after)
             statuses.update(changes.statuses)
-            self._after = changes.last_id
+            after = changes.last_id
             if not changes.more:
                 break
         ready = []
@@ -117,6 +122,7 @@ class Assigner:
                 self._tasks[task.id] = task
             else:
                 self._forget(task.id, finished=task.status in FINISHED)
+        self._after = after  # only once every change it covers is taken in
         return {i for i in ready if i in self._tasks}
 
     def _forget(self, task_id: str, finished: bool) -> None:
