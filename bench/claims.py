@@ -6,9 +6,14 @@ Runs, on fresh registry files with synchronous=FULL and WAL, in one process:
     and complete operations (same SQL, same checks), one transaction and one commit each;
   * a minimal sqlite3 loop: two statements per transaction (claim the best task and log it;
     complete it and log it), skipping the agent, holder and dependency checks: a stricter floor;
-and prints cycles/s, p50/p99 claim latency, writes per commit and the ratios.
+and prints cycles/s, p50/p99 claim latency, writes per commit and the ratios, beside the disk's
+fsync rate (write + fsync of a small temp file in the same directory, for about a second) and
+the load average, so the ratio can be read against the limit.
 
-    python bench/claims.py [--tasks N]
+    python bench/claims.py [--tasks N] [--synchronous OFF]
+
+With --synchronous OFF no commit waits for the disk: the figures are then CPU per operation
+alone, what a disk much faster than this one would allow.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -27,6 +33,8 @@ from control_room.domain import Claim, NothingToClaim
 from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry, ops
 from control_room.store.tx import Op, Tx
+
+SYNCHRONOUS = ["FULL"]  # every run's setting (--synchronous)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -45,7 +53,7 @@ async def fill(path: Path, tasks: int) -> None:
 
 
 async def service_run(path: Path, claimers: int) -> dict[str, float]:
-    registry = await SqliteRegistry.open(path, synchronous="FULL")
+    registry = await SqliteRegistry.open(path, synchronous=SYNCHRONOUS[0])
     coordinator = Coordinator(registry)
     latencies: list[float] = []
 
@@ -93,7 +101,7 @@ def same_transactions_run(path: Path) -> dict[str, float]:
     """The registry's claim and complete, each its own transaction, in a plain sync loop."""
     db = sqlite3.connect(path, isolation_level=None)
     db.row_factory = sqlite3.Row
-    for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+    for pragma in ("journal_mode = WAL", f"synchronous = {SYNCHRONOUS[0]}", "foreign_keys = ON"):
         db.execute(f"PRAGMA {pragma}")
 
     def transaction(op: Op) -> object:
@@ -147,7 +155,7 @@ def minimal_run(path: Path) -> dict[str, float]:
     """Two statements per transaction, one transaction (one fsync) per write."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = FULL")
+    db.execute(f"PRAGMA synchronous = {SYNCHRONOUS[0]}")
     latencies: list[float] = []
     cycles = 0
     started = time.perf_counter()
@@ -176,6 +184,22 @@ def minimal_run(path: Path) -> dict[str, float]:
     return summary(cycles, elapsed, latencies, 1.0)
 
 
+def fsync_rate(folder: Path, seconds: float = 1.0) -> float:
+    """Small write + fsync pairs per second on a temp file in `folder`."""
+    path = folder / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    count, started = 0, time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            os.pwrite(fd, b"x" * 512, (count % 64) * 512)
+            os.fsync(fd)
+            count += 1
+    finally:
+        os.close(fd)
+        path.unlink()
+    return count / (time.perf_counter() - started)
+
+
 PLAIN = "plain loop, same txns"
 MINIMAL = "minimal 2-statement loop"
 RUNS = (PLAIN, MINIMAL, "service, 1 claimer", "service, 16 claimers")
@@ -184,9 +208,12 @@ RUNS = (PLAIN, MINIMAL, "service, 1 claimer", "service, 16 claimers")
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", type=int, default=4000, help="tasks per run (default 4000)")
+    parser.add_argument("--synchronous", choices=("FULL", "NORMAL", "OFF"), default="FULL")
     args = parser.parse_args()
+    SYNCHRONOUS[0] = args.synchronous
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+        fsyncs = [fsync_rate(Path(folder))]
         for number, name in enumerate(RUNS):
             path = Path(folder) / f"run{number}.db"
             asyncio.run(fill(path, args.tasks))
@@ -197,7 +224,13 @@ def main() -> None:
             else:
                 results[name] = asyncio.run(service_run(path, int(name.split()[1])))
             print(f"  ran {name}: {results[name]['cycles']:.0f} cycles", flush=True)
-    print(f"\nclaim + complete cycles, {args.tasks} tasks each, synchronous=FULL, WAL")
+        fsyncs.append(fsync_rate(Path(folder)))
+    print(f"\nclaim + complete cycles, {args.tasks} tasks each, synchronous={SYNCHRONOUS[0]}, WAL")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"disk: {min(fsyncs):,.0f}-{max(fsyncs):,.0f} write+fsync/s (before and after the runs); "
+        f"load average {load} on {os.cpu_count()} CPUs"
+    )
     print(f"{'':26}{'cycles/s':>10}{'p50 claim':>12}{'p99 claim':>12}{'writes/commit':>15}")
     for name, r in results.items():
         print(

@@ -175,3 +175,37 @@ async def test_the_writer_is_durable_by_default(registry: SqliteRegistry) -> Non
     assert (await cursor.fetchone())[0] == 2  # type: ignore[index]  # FULL
     cursor = await db.execute("PRAGMA journal_mode")
     assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+
+
+async def test_a_clean_batch_runs_without_savepoints_and_a_refusal_runs_it_again_with_them(
+    registry: SqliteRegistry, coordinator: Coordinator, new_agent: Any
+) -> None:
+    agents = [await new_agent(f"s{i}") for i in range(4)]
+    tasks = await coordinator.add_tasks([{"title": f"t{i}"} for i in range(4)])
+    db = registry._db
+    assert db is not None
+    statements: list[str] = []
+    await db.set_trace_callback(statements.append)
+    commits, before = registry.commits, await registry.last_event_id()
+    claims = await asyncio.gather(
+        *(coordinator.claim(a, t.id) for a, t in zip(agents[:2], tasks[:2], strict=True))
+    )
+    assert registry.commits == commits + 1, "one group commit"
+    assert not any("SAVEPOINT" in s for s in statements), statements
+    # One refused (a task already claimed) among two accepted: undone alone, logged once.
+    statements.clear()
+    results = await asyncio.gather(
+        coordinator.claim(agents[2], tasks[2].id),
+        coordinator.claim(agents[3], tasks[0].id),
+        coordinator.complete(tasks[0].id, agents[0], claims[0].lease.epoch, "done"),
+        return_exceptions=True,
+    )
+    await db.set_trace_callback(None)
+    assert [type(r).__name__ for r in results] == ["Claim", "Conflict", "Task"]
+    assert any("SAVEPOINT" in s for s in statements), "run again with savepoints"
+    kinds = [(e.kind, e.task_id) for e in await coordinator.events(after=before)]
+    assert kinds == [
+        ("claimed", tasks[0].id), ("claimed", tasks[1].id),
+        ("claimed", tasks[2].id), ("completed", tasks[0].id),
+    ]  # fmt: skip
+    assert (await coordinator.registry.get_agent(agents[3])).task_id is None

@@ -179,6 +179,8 @@ class Engine:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        if self.assigner is not None:
+            await self.assigner.stop()
         if self.supervisor is not None:
             if self.settings.on_shutdown == "leave":
                 await self.supervisor.leave_all()

@@ -17,6 +17,7 @@ from control_room.domain import (
     Status,
     Task,
 )
+from control_room.store import build
 
 DELIVERY_COLUMNS = (
     "repository", "branch", "base_branch", "base_commit", "commit_sha", "merged_commit"
@@ -34,37 +35,44 @@ def _priority(value: str) -> Priority:
     return Priority(value[:2].upper())
 
 
+_STATUS = {str(s): s for s in Status}
+_PRIORITY = {str(p): p for p in Priority}
+
+
 def task(row: sqlite3.Row) -> Task:
-    return Task(
-        id=row["task_id"],
-        title=row["title"],
-        status=Status(row["status"]),
-        priority=_priority(row["priority"]),
-        description=row["description"],
-        project=row["project_name"],
-        type=row["task_type"],
-        capabilities=json_list(row["required_capabilities"]),
-        criteria=json_list(row["acceptance_criteria"]),
-        checks=json_list(row["checks"]),
-        depends_on=json_list(row["depends_on"]),
-        manual=bool(row["manual"]),
-        max_attempts=row["max_attempts"],
-        approved=bool(row["approved"]),
-        attempts=row["attempts"],
-        epoch=row["epoch"],
-        agent_id=row["agent_id"],
-        lease_expires_at=row["lease_expires_at"],
-        progress=row["progress"],
-        note=row["note"],
-        reason=row["reason"],
-        feedback=row["feedback"],
-        summary=row["summary"],
-        files=json_list(row["files"]),
-        hours=row["hours"],
-        created_by=row["created_by"],
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-        **{name: row[name] for name in DELIVERY_COLUMNS},
+    priority = row["priority"]
+    return build.task(
+        {
+            "id": row["task_id"],
+            "title": row["title"],
+            "status": _STATUS[row["status"]],
+            "priority": _PRIORITY.get(priority) or _priority(priority),
+            "description": row["description"],
+            "project": row["project_name"],
+            "type": row["task_type"],
+            "capabilities": json_list(row["required_capabilities"]),
+            "criteria": json_list(row["acceptance_criteria"]),
+            "checks": json_list(row["checks"]),
+            "depends_on": json_list(row["depends_on"]),
+            "manual": bool(row["manual"]),
+            "max_attempts": row["max_attempts"],
+            "approved": bool(row["approved"]),
+            "attempts": row["attempts"],
+            "epoch": row["epoch"],
+            "agent_id": row["agent_id"],
+            "lease_expires_at": row["lease_expires_at"],
+            "progress": row["progress"],
+            "note": row["note"],
+            "reason": row["reason"],
+            "feedback": row["feedback"],
+            "summary": row["summary"],
+            "files": json_list(row["files"]),
+            "hours": row["hours"],
+            "created_by": row["created_by"],
+            "created_at": float(row["created_at"]),
+            "updated_at": float(row["updated_at"]),
+            **{name: row[name] for name in DELIVERY_COLUMNS},
+        }
     )
 
 

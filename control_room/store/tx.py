@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from control_room.domain import Action, Conflict, Event, InactiveAgent, NotFound, Status, Task
 from control_room.domain.status import HOLDER_EVENTS, require
-from control_room.store import rows, sql
+from control_room.store import build, rows, sql
 
 
 class Tx:
@@ -59,7 +58,7 @@ class Tx:
         **changes: Any,
     ) -> Task:
         """Write `before` with `changes` (same epoch) and log the transition as one event."""
-        after = replace(before, updated_at=self.now, **changes)
+        after = build.changed(before, {**changes, "updated_at": self.now})
         require(action, before.id, before.status, after.status)
         if self.conn.execute(sql.UPDATE_TASK, rows.task_params(after, self.now)).rowcount != 1:
             raise Conflict(f"{before.id} changed while it was being written; try again")

@@ -3,8 +3,13 @@
 Writes queue up while the previous batch is being committed; the writer then runs the queue as
 one `BEGIN IMMEDIATE` transaction on aiosqlite's connection thread, each operation inside its
 own savepoint (a refused operation rolls back alone), and commits once: one fsync for many
-writes, with full durability. Nobody is answered before COMMIT returns. Right after it, the
-committed events go to the listeners in commit order, even for callers that stopped waiting.
+writes, with full durability. Savepoints cost two statements per operation, so a batch first
+runs without them; when one of its operations is refused, the whole batch is undone and runs
+again with them (and so does the next batch; the one after a clean batch runs without). An
+operation is a function of the transaction alone, so running it again gives the same outcome.
+
+Nobody is answered before COMMIT returns. Right after it, the committed events go to the
+listeners in commit order, even for callers that stopped waiting.
 
 A caller cancelled before its batch starts is skipped (its write never happens); one cancelled
 while its batch runs may still have committed, which the event log and listeners show.
@@ -140,6 +145,9 @@ class Writer:
         self._in_flight: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._stopping = False
+        # Savepoints only when needed: a batch runs without them while the last one had no
+        # refused operation; a refusal undoes the batch, which runs again with them.
+        self._savepoints = False
         self.listeners: list[Listener] = []
         self.commits = 0  # group commits so far
         self.writes = 0  # operations those commits carried
@@ -210,7 +218,10 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
             now = self._clock()
-            outcomes = [self._run_one(conn, op, now) for op in batch]
+            outcomes = None if self._savepoints else self._run_all(conn, batch, now)
+            if outcomes is None:
+                outcomes = [self._run_one(conn, op, now) for op in batch]
+                self._savepoints = any(isinstance(o, BaseException) for o in outcomes)
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             if conn.in_transaction:
@@ -219,6 +230,25 @@ class Writer:
                 except sqlite3.Error:
                     log.exception("rollback failed; SQLite undoes the transaction on its own")
             return [store_error(self._path, error)] * len(batch)
+        return outcomes
+
+    def _run_all(
+        self, conn: sqlite3.Connection, batch: Sequence[Op], now: float
+    ) -> list[Any] | None:
+        """Every operation without a savepoint of its own (two statements fewer each): their
+        (result, events); or None when one was refused, after undoing the whole batch and
+        beginning again, so that the caller runs it with savepoints."""
+        outcomes = []
+        for op in batch:
+            tx = Tx(conn, now)
+            try:
+                value = op(tx)
+            except Exception:
+                self._savepoints = True
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                return None
+            outcomes.append((value, tx.events))
         return outcomes
 
     def _run_one(self, conn: sqlite3.Connection, op: Op, now: float) -> Any:
