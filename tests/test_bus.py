@@ -23,8 +23,10 @@ async def test_subscribers_see_every_committed_event_in_log_order(
     await asyncio.gather(
         *(coordinator.complete(c.task.id, c.lease.agent_id, c.lease.epoch, "ok") for c in claims)
     )
-    with pytest.raises(Conflict):  # refused writes publish nothing
-        await coordinator.complete(tasks[0].id, agents[0], 1, "again")
+    with pytest.raises(Conflict):  # refused writes publish nothing (another agent's hand-in)
+        await coordinator.complete(tasks[0].id, agents[1], 1, "not mine")
+    repeated = await coordinator.complete(tasks[0].id, agents[0], 1, "again")
+    assert repeated.status == "COMPLETED", "the holder's repeat is answered, and publishes nothing"
 
     logged = await coordinator.events()
     received: list[Event] = []
