@@ -12,7 +12,7 @@ import pytest
 
 from control_room.domain import StoreError
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry, sql
+from control_room.store import SqliteRegistry, schema
 from tests.conftest import coordinator_at
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +34,10 @@ async def test_an_upgrade_applies_once_and_keeps_data(
     registry = await SqliteRegistry.open(path)
     task = await Coordinator(registry).add_task({"title": "survives the upgrade"})
     await registry.close()
-    current = len(sql.MIGRATIONS)
+    current = len(schema.MIGRATIONS)
     assert version(path) == current
 
-    monkeypatch.setattr(sql, "MIGRATIONS", (*sql.MIGRATIONS, V2))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, V2))
     for _ in range(2):
         registry = await SqliteRegistry.open(path)
         assert (await registry.get_task(task.id)).title == "survives the upgrade"
@@ -53,7 +53,7 @@ async def test_a_version_1_registry_is_upgraded_with_its_data(
 ) -> None:
     path = tmp_path / "registry.db"
     with monkeypatch.context() as patch:
-        patch.setattr(sql, "MIGRATIONS", sql.MIGRATIONS[:1])
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
         async with coordinator_at(path):
             pass
     # Written as the version-1 code wrote it (today's queries read columns added since).
@@ -70,7 +70,7 @@ async def test_a_version_1_registry_is_upgraded_with_its_data(
         assert task.title == "made under version 1"
         assert task.branch is None and task.commit_sha is None  # columns added later
         assert await coordinator.decisions() == []
-    assert version(path) == len(sql.MIGRATIONS)
+    assert version(path) == len(schema.MIGRATIONS)
 
 
 async def test_a_failing_upgrade_changes_nothing(
@@ -78,10 +78,12 @@ async def test_a_failing_upgrade_changes_nothing(
 ) -> None:
     path = tmp_path / "registry.db"
     await (await SqliteRegistry.open(path)).close()
-    monkeypatch.setattr(sql, "MIGRATIONS", (*sql.MIGRATIONS, V2 + "; SELECT no_such_function()"))
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", (*schema.MIGRATIONS, V2 + "; SELECT no_such_function()")
+    )
     with pytest.raises(StoreError, match="no such function"):
         await SqliteRegistry.open(path)
-    assert version(path) == len(sql.MIGRATIONS) - 1
+    assert version(path) == len(schema.MIGRATIONS) - 1
     db = sqlite3.connect(path)
     assert "estimate" not in [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
     db.close()
@@ -90,9 +92,9 @@ async def test_a_failing_upgrade_changes_nothing(
 OPENER = """
 import asyncio, sys
 from pathlib import Path
-from control_room.store import SqliteRegistry, sql
+from control_room.store import SqliteRegistry, schema, sql
 if len(sys.argv) > 2:
-    sql.MIGRATIONS = (*sql.MIGRATIONS, sys.argv[2])
+    schema.MIGRATIONS = (*schema.MIGRATIONS, sys.argv[2])
 async def main():
     registry = await SqliteRegistry.open(Path(sys.argv[1]))
     await registry.close()
@@ -112,7 +114,7 @@ def race(*args: str) -> None:
 def test_processes_racing_to_create_a_registry_all_succeed(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     race(str(path))
-    assert version(path) == len(sql.MIGRATIONS)
+    assert version(path) == len(schema.MIGRATIONS)
     asyncio.run(_integrity(path))
 
 
@@ -127,7 +129,7 @@ def test_a_data_migration_raced_by_processes_runs_exactly_once(tmp_path: Path) -
     race(str(path), "UPDATE tasks SET max_attempts = max_attempts + 1")
     db = sqlite3.connect(path)
     assert db.execute("SELECT max_attempts FROM tasks").fetchone()[0] == 4
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(sql.MIGRATIONS) + 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS) + 1
     db.close()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from control_room.store import SqliteRegistry, sql
+from control_room.store import SqliteRegistry, schema
 from tests.conftest import run_cli
 from tests.test_headless import _config, _task, _wait, start_engine
 
@@ -67,7 +67,7 @@ def test_bad_rows_of_an_older_registry_are_failed_and_never_spawned(
     db = home / "registry.db"
     db.unlink()
     with monkeypatch.context() as patch:
-        patch.setattr(sql, "MIGRATIONS", sql.MIGRATIONS[:3])
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
         asyncio.run(_version_3_registry(db))
     bad = ["../../x", "sub/dir", "ctl\x1bx"]
     _shell(db, *((SHELL_INSERT, (task_id,)) for task_id in [*bad, "T-GOOD"]))
@@ -110,7 +110,7 @@ def test_the_rule_is_the_validators_rule() -> None:
     conn = sqlite3.connect(":memory:")
     try:
         for candidate in [*BAD_IDS, "T-1", "a", "A.b_c-d", "9" * 64, "é", "x y", "x/", "x\n"]:
-            (refused,) = conn.execute(f"SELECT {sql._bad_id('?1')}", (candidate,)).fetchone()
+            (refused,) = conn.execute(f"SELECT {schema._bad_id('?1')}", (candidate,)).fetchone()
             assert bool(refused) is not bool(TASK_ID.fullmatch(candidate)), repr(candidate)
     finally:
         conn.close()

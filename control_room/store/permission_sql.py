@@ -1,4 +1,4 @@
-"""The SQL of permission requests (schema: sql.MIGRATIONS)."""
+"""The SQL of permission requests (schema: store/schema.py)."""
 
 from __future__ import annotations
 

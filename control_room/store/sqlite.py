@@ -26,7 +26,7 @@ from control_room.domain import (
     Task,
     TaskSpec,
 )
-from control_room.store import import_ops, keyed_ops, ops, rows, run_ops, sql
+from control_room.store import import_ops, keyed_ops, ops, rows, run_ops, schema, sql
 from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
@@ -137,13 +137,13 @@ class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Bring the schema to the newest version, all in one transaction (or nothing)."""
-        known = len(sql.MIGRATIONS)
+        known = len(schema.MIGRATIONS)
         if self._schema_version(conn) == known:
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = self._schema_version(conn)  # again: another process may have migrated
-            for script in sql.MIGRATIONS[version:]:
+            for script in schema.MIGRATIONS[version:]:
                 for statement in statements(script):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {known}")
@@ -154,10 +154,10 @@ class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > len(sql.MIGRATIONS):
+        if version > len(schema.MIGRATIONS):
             raise StoreError(
                 f"{self.path} uses schema version {version}, newer than this Control Room "
-                f"understands ({len(sql.MIGRATIONS)}); upgrade control-room to use it"
+                f"understands ({len(schema.MIGRATIONS)}); upgrade control-room to use it"
             )
         return int(version)
 
