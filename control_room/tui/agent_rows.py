@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from control_room.domain import Agent, Run
+from control_room.domain import Agent, Run, Status, Task
 from control_room.domain.models import AgentStatus
 from control_room.engine import Coordinator
 from control_room.tui.panes import ago, plain
@@ -18,8 +18,9 @@ LIVE_LIMIT = 1000  # live agents read at once (the pane's first page)
 Row = tuple[str, tuple[Text, ...]]
 
 
-def how_it_ended(run: Run) -> str:
-    """A run's outcome (supervisor.describe_exit, the reconciler) in one word or two."""
+def how_it_ended(run: Run, task: Task | None = None) -> str:
+    """A run's outcome (supervisor.describe_exit, the reconciler) in one word or two; a clean
+    exit is "completed" when the task it worked on completed with it, else "released"."""
     outcome = run.outcome.lower()
     if "never started" in outcome or "could not start" in outcome or "failed to start" in outcome:
         return "failed to start"
@@ -27,9 +28,8 @@ def how_it_ended(run: Run) -> str:
         return "killed"
     if outcome.startswith("exited with code"):
         return "failed"
-    if outcome.startswith("exited") or outcome.startswith("completed"):
-        return "completed"
-    return "released"
+    done = task is not None and task.status is Status.COMPLETED and task.agent_id == run.agent_id
+    return "completed" if done else "released"
 
 
 def live_cells(a: Agent, now: float) -> tuple[Text, ...]:
@@ -42,10 +42,10 @@ def live_cells(a: Agent, now: float) -> tuple[Text, ...]:
     )  # fmt: skip
 
 
-def ended_cells(run: Run, now: float) -> tuple[Text, ...]:
+def ended_cells(run: Run, now: float, task: Task | None) -> tuple[Text, ...]:
     cost = "" if run.cost_usd is None else f"${run.cost_usd:.2f}"
     turns = "" if run.turns is None else str(run.turns)
-    how = how_it_ended(run)
+    how = how_it_ended(run, task)
     style = "red" if how in ("failed", "failed to start") else "dim"
     return (
         plain(run.agent_type, 30), Text(how, style=style), plain(run.task_id, 64),
@@ -61,7 +61,7 @@ class AgentRows:
         self.all_ended = False  # the operator's key shows every recent ended one
         self.live: set[str] = set()
 
-    async def read(self, c: Coordinator, now: float) -> list[Row]:
+    async def read(self, c: Coordinator, now: float, tasks: dict[str, Task]) -> list[Row]:
         page = await c.agent_page(AgentStatus.ACTIVE, None, LIVE_LIMIT)
         live = page.items
         self.live = {a.id for a in live}
@@ -71,5 +71,5 @@ class AgentRows:
             if run.agent_id in self.live or run.ended_at is None:
                 continue
             if self.all_ended or now - run.ended_at < ENDED_SECONDS:
-                shown.append((run.agent_id, ended_cells(run, now)))
+                shown.append((run.agent_id, ended_cells(run, now, tasks.get(run.task_id))))
         return shown

@@ -67,7 +67,7 @@ class Feed(ScreenBase):
 
     async def show_agents(self) -> None:
         assert self.coordinator is not None
-        shown = await self.agent_rows.read(self.coordinator, time.time())
+        shown = await self.agent_rows.read(self.coordinator, time.time(), self.tasks.tasks)
         self.agents.show_rows(shown)
 
     async def count(self) -> None:

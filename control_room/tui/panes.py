@@ -175,13 +175,12 @@ class AgentTable(Table):
         if [key for key, _ in rows] == list(self._rows):
             self.put_many(rows)
             return
-        selected = self.selected()
+        selected = self.selected() if self.has_focus else None  # else: the top, live ones
         self.clear()
         self._rows.clear()
         self.put_many(rows)
         keys = [key for key, _ in rows]
-        if selected in keys:
-            self.move_cursor(row=keys.index(selected), animate=False)
+        self.move_cursor(row=keys.index(selected) if selected in keys else 0, animate=False)
 
 
 class DecisionTable(Table):
