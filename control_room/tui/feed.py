@@ -28,6 +28,7 @@ class Feed(ScreenBase):
 
     _last_event: int
     loaded_at: float | None
+    load_started: float | None = None
     rows: TaskRows
     agent_rows: AgentRows
     counts: dict[Status, int]
@@ -36,6 +37,7 @@ class Feed(ScreenBase):
     async def load(self) -> None:
         """The first page of each pane, drawn at once; the rest comes as the operator scrolls."""
         assert self.coordinator is not None
+        self.load_started = time.perf_counter()
         self._last_event = await self.coordinator.registry.last_event_id()
         self.tasks.show(await self.rows.more(self.coordinator, self.tasks.tasks), announce=False)
         await self.show_agents()
