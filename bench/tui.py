@@ -73,12 +73,11 @@ def bulk_finished(home: Home, count: int) -> None:
     now = time.time()
     db = sqlite3.connect(home.registry)
     try:
-        (first_event,) = db.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()
         for start in range(0, count, 50_000):
             numbers = range(start, min(count, start + 50_000))
             db.executemany(
                 "INSERT INTO tasks (task_id, title, priority, status, attempts, created_by,"
-                " created_at, updated_at) VALUES (?, ?, ?, 'COMPLETED', 0, 'bench', ?, ?)",
+                " created_at, updated_at) VALUES (?, ?, ?, 'AVAILABLE', 0, 'bench', ?, ?)",
                 (
                     (
                         f"DONE-{n}",
@@ -90,11 +89,14 @@ def bulk_finished(home: Home, count: int) -> None:
                     for n in numbers
                 ),
             )
+            db.executemany(  # new rows must start AVAILABLE (a schema trigger); then finished
+                "UPDATE tasks SET status = 'COMPLETED' WHERE task_id = ?",
+                ((f"DONE-{n}",) for n in numbers),
+            )
             db.executemany(
-                "INSERT INTO events (id, at, kind, actor, task_id, from_status, to_status,"
-                " message) VALUES (?, ?, 'completed', 'bench', ?, 'VALIDATING', 'COMPLETED',"
-                " 'checks passed')",
-                ((first_event + n, now - 86400 * 2 + n * 0.01, f"DONE-{n}") for n in numbers),
+                "INSERT INTO events (at, kind, actor, task_id, from_status, to_status, message)"
+                " VALUES (?, 'completed', 'bench', ?, 'VALIDATING', 'COMPLETED', 'checks passed')",
+                ((now - 86400 * 2 + n * 0.01, f"DONE-{n}") for n in numbers),
             )
             db.commit()
     finally:

@@ -96,3 +96,14 @@ def agent_page(
         params += list(after)
     query = f"SELECT {AGENT_COLUMNS} FROM agents a{_where(terms)}{AGENT_ORDER}"
     return query, [*params, limit]
+
+
+# The finished tasks, most recently finished first: the event log read backwards by id (its
+# primary key) until enough finishing events are found, so no query sorts the tasks by time.
+# A task finished again later (after a retry) is met twice; the caller keeps the first.
+RECENT_FINISHED = f"""
+    SELECT e.id AS finished_event, {TASK_COLUMNS}
+    FROM events e JOIN tasks t ON t.task_id = e.task_id
+    WHERE e.to_status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND t.status = e.to_status
+    AND e.id < ? ORDER BY e.id DESC LIMIT ?
+"""

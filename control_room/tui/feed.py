@@ -66,6 +66,7 @@ class Feed(ScreenBase):
         self.tasks.forget()
         await self.load_more()
         self.tasks.border_title = f"tasks · filter: {needle}  (/ to change)" if needle else "tasks"
+        self.show_status()
 
     async def show_agents(self) -> None:
         assert self.coordinator is not None

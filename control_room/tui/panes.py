@@ -27,7 +27,13 @@ STATUS_STYLE = {
 }
 INBOX = (Status.AWAITING_APPROVAL, Status.BLOCKED)
 SHORT_STATUS = {Status.AWAITING_APPROVAL: "APPROVAL?"}
-TYPE_MARKS = {"implementation": "i", "architecture": "A", "review": "R", "test": "T", "docs": "D"}
+TYPE_MARKS = {
+    "implementation": "i",
+    "architecture": "A",
+    "strategic": "S",
+    "testing": "t",
+    "review": "r",
+}
 
 
 def short_status(status: Status) -> str:

@@ -2,21 +2,17 @@
 tasks: the open ones (by priority, then age), then the most recent finished ones, more as the
 operator scrolls past the end. A filter runs in SQL (the store's paged listing, any status).
 
-Finished ones are found from the tail of the event log (the newest events name the tasks that
-changed last), so no query sorts the whole table by time."""
+Finished ones are found from the event log read backwards (store/listing_sql.py
+RECENT_FINISHED), so no query sorts the whole table by time."""
 
 from __future__ import annotations
 
-import contextlib
-
-from control_room.domain import ControlRoomError, Task
+from control_room.domain import Task
 from control_room.domain.listing import OPEN, TaskFilter
-from control_room.domain.status import FINAL
 from control_room.engine import Coordinator
 
 PAGE = 500  # rows read at once (the store's pages hold up to 1000)
 FINISHED_ROWS = 200  # finished tasks shown after the open ones; `[screen] finished_rows`
-EVENTS_PER_TASK = 4  # events read from the tail per finished task wanted
 
 
 class TaskRows:
@@ -28,14 +24,14 @@ class TaskRows:
         self.text = ""
         self._cursor: str | None = None
         self._phase = "open"  # "open", then "finished", then "end"
-        self._finished_wanted = 0
+        self._finished_before: int | None = None  # the oldest finishing event read so far
 
     @property
     def exhausted(self) -> bool:
         return self._phase == "end"
 
     def restart(self, text: str) -> None:
-        self.text, self._cursor, self._finished_wanted = text, None, 0
+        self.text, self._cursor, self._finished_before = text, None, None
         self._phase = "open"
 
     async def more(self, c: Coordinator, held: dict[str, Task]) -> list[Task]:
@@ -60,22 +56,16 @@ class TaskRows:
         if self.finished_rows <= 0:
             self._phase = "end"
             return []
-        self._finished_wanted += self.finished_rows
-        scanned = self._finished_wanted * EVENTS_PER_TASK
-        events = await c.recent_events(scanned)
+        before = self._finished_before if self._finished_before is not None else 2**62
         found: list[Task] = []
-        seen: set[str] = set(held)
-        for event in reversed(events):  # newest first
-            task_id = event.task_id
-            if task_id is None or task_id in seen:
-                continue
-            seen.add(task_id)
-            with contextlib.suppress(ControlRoomError):
-                task = await c.task(task_id)
-                if task.status in FINAL:
-                    found.append(task)
-            if len(found) >= self.finished_rows:
+        while len(found) < self.finished_rows:
+            batch = await c.registry.recent_finished(before, self.finished_rows)
+            if not batch:
+                self._phase = "end"
                 break
-        if len(events) < scanned:  # the whole log was read
-            self._phase = "end"
+            before = batch[-1][0]
+            for _, task in batch:
+                if task.id not in held and all(t.id != task.id for t in found):
+                    found.append(task)
+        self._finished_before = before
         return found
