@@ -139,10 +139,16 @@ async def main() -> None:
     parser.add_argument("--lines-per-second", type=int, default=200)
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--finished", type=int, default=0)
+    parser.add_argument(
+        "--check-seconds", type=float, default=None, help="[store] check_seconds (default 5)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         home = Home(Path(folder) / "data")
         working = await build(home, args.tasks, args.agents)
+        if args.check_seconds is not None:  # how long opening checks the file (quick_check)
+            with home.config.open("a") as config:
+                config.write(f"\n[store]\ncheck_seconds = {args.check_seconds}\n")
         if args.finished:
             began = time.perf_counter()
             bulk_finished(home, args.finished)

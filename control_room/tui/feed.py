@@ -19,6 +19,7 @@ from control_room.tui.task_rows import TaskRows
 FOLLOW_SECONDS = 0.1  # how often the event log is read: changes show within 200 ms
 COUNT_SECONDS = 2.0
 RECOUNT_SECONDS = 0.5  # after a change, counts are read again at most this often
+FINISHED_EVERY = 5  # finished tasks are counted every 5th time (10 s)
 COUNT_CAP = 100_000  # counts above this show as "100000+"
 AGENT_EVENTS = ("agent_", "claimed", "released", "expired", "completed", "handed_in", "blocked")
 
@@ -73,12 +74,15 @@ class Feed(ScreenBase):
         shown = await self.agent_rows.read(self.coordinator, time.time(), self.tasks.tasks)
         self.agents.show_rows(shown)
 
-    async def count(self) -> None:
+    async def count(self, *, finished: bool = True) -> None:
+        """The count of tasks in each status; the finished ones (the big, slow counts) only
+        when `finished`, else the last ones are kept."""
         assert self.coordinator is not None
-        found: dict[Status, int] = {}
+        found = dict(self.counts)
         for status in Status:
-            where = TaskFilter(statuses=(status,))
-            found[status] = await self.coordinator.count_tasks(where, COUNT_CAP)
+            if finished or status not in FINISHED:
+                where = TaskFilter(statuses=(status,))
+                found[status] = await self.coordinator.count_tasks(where, COUNT_CAP)
         self.counts = found
         self._counted_at = time.monotonic()
 
@@ -93,9 +97,13 @@ class Feed(ScreenBase):
             await asyncio.sleep(FOLLOW_SECONDS)
 
     async def counting(self) -> None:
+        """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds."""
+        rounds = 0
         while True:
             await asyncio.sleep(COUNT_SECONDS)
-            await self.count()
+            rounds += 1
+            await self.count(finished=rounds % FINISHED_EVERY == 0)
+            await self.show_agents()
 
     async def apply(self, events: list[Event]) -> None:
         assert self.coordinator is not None
@@ -117,7 +125,7 @@ class Feed(ScreenBase):
             text = one_line(f"{task.id} {verb}: {task.title}")
             self.notify(text, title="Inbox", severity="warning", markup=False)
         if tasks and time.monotonic() - self._counted_at > RECOUNT_SECONDS:
-            await self.count()
+            await self.count(finished=False)
         await self._permissions_changed(await self.pending.refresh(self.coordinator, events))
         for asked in self.pending.asked(events):
             self.bell()
