@@ -46,7 +46,7 @@ class Feed(ScreenBase):
         for event in await self.coordinator.recent_events(500):
             if event.kind == "routed":
                 self.decisions.add(event)
-        await self.count()
+        await self.count(finished=False)  # the finished ones follow at once (counting)
         self.show_status()
         self.loaded_at = time.perf_counter()
         # Start-up made many objects that live as long as the screen: keep them out of the
@@ -100,9 +100,10 @@ class Feed(ScreenBase):
         """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds."""
         rounds = 0
         while True:
+            await self.count(finished=rounds % FINISHED_EVERY == 0)
+            self.show_status()
             await asyncio.sleep(COUNT_SECONDS)
             rounds += 1
-            await self.count(finished=rounds % FINISHED_EVERY == 0)
             await self.show_agents()
 
     async def apply(self, events: list[Event]) -> None:
