@@ -20,6 +20,7 @@ FOLLOW_SECONDS = 0.1  # how often the event log is read: changes show within 200
 COUNT_SECONDS = 2.0
 RECOUNT_SECONDS = 0.5  # after a change, counts are read again at most this often
 FINISHED_EVERY = 5  # finished tasks are counted every 5th time (10 s)
+CHEAP_COUNT = 10_000  # a status with fewer tasks is counted on every change
 COUNT_CAP = 100_000  # counts above this show as "100000+"
 AGENT_EVENTS = ("agent_", "claimed", "released", "expired", "completed", "handed_in", "blocked")
 
@@ -75,12 +76,13 @@ class Feed(ScreenBase):
         self.agents.show_rows(shown)
 
     async def count(self, *, finished: bool = True) -> None:
-        """The count of tasks in each status; the finished ones (the big, slow counts) only
-        when `finished`, else the last ones are kept."""
+        """The count of tasks in each status; a finished status holding CHEAP_COUNT tasks or
+        more (a big, slow count) only when `finished`, else its last count is kept."""
         assert self.coordinator is not None
         found = dict(self.counts)
         for status in Status:
-            if finished or status not in FINISHED:
+            cheap = self.counts.get(status, CHEAP_COUNT) < CHEAP_COUNT  # (known to be small)
+            if finished or cheap or status not in FINISHED:
                 where = TaskFilter(statuses=(status,))
                 found[status] = await self.coordinator.count_tasks(where, COUNT_CAP)
         self.counts = found
