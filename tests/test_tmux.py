@@ -93,3 +93,20 @@ def test_the_screen_is_usable_at_80_by_24(tmp_path: Path) -> None:
         footer = shown.rstrip().splitlines()[-1]
         assert "? Help" in footer and "q Quit" in footer, footer
         assert "TITLE" in row(shown, "STATUS"), shown
+
+
+def test_the_layout_follows_the_terminal_both_ways(tmp_path: Path) -> None:
+    with demo_in_tmux(tmp_path, 120, 40) as session:
+        wait_for(session, lambda s: "APPROVAL?" in row(s, "DEMO-PLUGINS"))
+        tmux("resize-window", "-t", session, "-x", "80", "-y", "24")
+        shown = wait_for(  # stacked, with the whole footer drawn
+            session, lambda s: "╮╭" not in row(s, "─ tasks") and "q Quit" in s.rstrip()[-20:]
+        )
+        assert all(len(line) <= 80 for line in shown.splitlines())
+        footer = shown.rstrip().splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
+        tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
+        shown = wait_for(  # side by side, the footer with room for more hints
+            session, lambda s: "╮╭─ agents" in row(s, "─ tasks") and "r Retry" in s
+        )
+        assert "TITLE" in row(shown, "STATUS"), shown
