@@ -8,7 +8,10 @@ for moving the cursor (the report pane follows the selection) and for approving 
 changes), and peak RSS. The screen runs headless through Textual's Pilot, with its real world
 (registry, engine loops, server) inside it.
 
-    python bench/tui.py [--tasks N] [--agents N] [--lines-per-second N]
+    python bench/tui.py [--tasks N] [--agents N] [--lines-per-second N] [--finished N]
+
+--finished N adds N COMPLETED tasks and one event each with bulk SQL inserts (a large registry
+in seconds: 1,000,000 in about a minute), as a registry that has run for a long time holds.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -32,6 +37,7 @@ from control_room.config import Home, load_settings  # noqa: E402
 from control_room.engine import init_home, open_coordinator  # noqa: E402
 from control_room.server.run import StopSignals  # noqa: E402
 from control_room.tui.app import create_app  # noqa: E402
+from control_room.tui.task_rows import PAGE  # noqa: E402
 from control_room.world import World, open_world  # noqa: E402
 
 
@@ -59,6 +65,42 @@ async def build(home: Home, tasks: int, agents: int) -> list[tuple[str, str, int
             report.parent.mkdir(parents=True, exist_ok=True)
             working.append((run.agent_id, task.id, claim.lease.epoch, report))
     return working
+
+
+def bulk_finished(home: Home, count: int) -> None:
+    """`count` COMPLETED tasks (P0-P3, finished over the last days) and a `completed` event
+    each, written with plain sqlite3 in batches (the registry's own writes would take hours)."""
+    now = time.time()
+    db = sqlite3.connect(home.registry)
+    try:
+        for start in range(0, count, 50_000):
+            numbers = range(start, min(count, start + 50_000))
+            db.executemany(
+                "INSERT INTO tasks (task_id, title, priority, status, attempts, created_by,"
+                " created_at, updated_at) VALUES (?, ?, ?, 'AVAILABLE', 0, 'bench', ?, ?)",
+                (
+                    (
+                        f"DONE-{n}",
+                        f"finished task {n}",
+                        f"P{n % 4}",
+                        now - 86400 * 3 + n * 0.01,
+                        now - 86400 * 2 + n * 0.01,
+                    )
+                    for n in numbers
+                ),
+            )
+            db.executemany(  # new rows must start AVAILABLE (a schema trigger); then finished
+                "UPDATE tasks SET status = 'COMPLETED' WHERE task_id = ?",
+                ((f"DONE-{n}",) for n in numbers),
+            )
+            db.executemany(
+                "INSERT INTO events (at, kind, actor, task_id, from_status, to_status, message)"
+                " VALUES (?, 'completed', 'bench', ?, 'VALIDATING', 'COMPLETED', 'checks passed')",
+                ((now - 86400 * 2 + n * 0.01, f"DONE-{n}") for n in numbers),
+            )
+            db.commit()
+    finally:
+        db.close()
 
 
 async def load(world: World, working: list[tuple[str, str, int, Path]], per_second: int) -> None:
@@ -96,10 +138,24 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--lines-per-second", type=int, default=200)
     parser.add_argument("--presses", type=int, default=60)
+    parser.add_argument("--finished", type=int, default=0)
+    parser.add_argument(
+        "--check-seconds", type=float, default=None, help="[store] check_seconds (default 5)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         home = Home(Path(folder) / "data")
         working = await build(home, args.tasks, args.agents)
+        if args.check_seconds is not None:  # how long opening checks the file (quick_check)
+            with home.config.open("a") as config:
+                config.write(f"\n[store]\ncheck_seconds = {args.check_seconds}\n")
+        if args.finished:
+            began = time.perf_counter()
+            bulk_finished(home, args.finished)
+            print(f"  ({args.finished} finished tasks inserted in "
+                  f"{time.perf_counter() - began:.1f} s)")  # fmt: skip
+        gc.collect()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         settings, signals = load_settings(home.config), StopSignals()
 
         def opener() -> contextlib.AbstractAsyncContextManager[World]:
@@ -112,7 +168,9 @@ async def main() -> None:
             while app.loaded_at is None:
                 await asyncio.sleep(0.005)
             first_render = app.loaded_at - started  # drawn at the next frame
-            while app.tasks.row_count < args.tasks:
+            assert app.load_started is not None
+            screen_load = app.loaded_at - app.load_started
+            while app.tasks.row_count < min(args.tasks, PAGE):  # the first page; more on scroll
                 await pilot.pause(0.01)
             all_rows = time.perf_counter() - started
             assert app.world is not None
@@ -136,7 +194,7 @@ async def main() -> None:
                 await pilot.pause(0)
                 pressed = time.perf_counter()
                 app.simulate_key("a")
-                while "AWAITING" in str(app.tasks.get_cell(task.id, "status")):
+                while app.tasks.tasks[task.id].status == "AWAITING_APPROVAL":
                     await asyncio.sleep(0.001)
                 approvals.append((time.perf_counter() - pressed) * 1000)
                 await asyncio.sleep(0.05)
@@ -145,14 +203,16 @@ async def main() -> None:
             while app.is_running:
                 await pilot.pause(0.05)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.tasks} tasks, {args.agents} agents, {args.lines_per_second} report lines/s")
-    print(f"  first full render: {first_render:.2f} s (every pane drawn with its data; all "
-          f"{args.tasks} rows in the table after {all_rows:.2f} s)")  # fmt: skip
+    print(f"{args.tasks} tasks (+{args.finished} finished), {args.agents} agents, "
+          f"{args.lines_per_second} report lines/s")  # fmt: skip
+    print(f"  the screen's own load: {screen_load:.2f} s (from the registry open to drawn)")
+    print(f"  first full render: {first_render:.2f} s (every pane drawn with its data; the first "
+          f"page of rows in the table after {all_rows:.2f} s)")  # fmt: skip
     print(f"  cursor move (report pane follows): p50 {percentile(moves, 50):.1f} ms, "
           f"p95 {percentile(moves, 95):.1f} ms")  # fmt: skip
     print(f"  approve -> row updated: p50 {percentile(approvals, 50):.1f} ms, "
           f"p95 {percentile(approvals, 95):.1f} ms (n={len(approvals)})")  # fmt: skip
-    print(f"  peak RSS: {rss:.0f} MB (pid {os.getpid()})")
+    print(f"  peak RSS: {rss:.0f} MB (pid {os.getpid()}; {rss_before:.0f} MB before the screen)")
 
 
 if __name__ == "__main__":

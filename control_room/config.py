@@ -55,6 +55,9 @@ mcp_idle_seconds = 600
 theme = "control-room-dark"
 # Keys by their ids (see the help screen, ?), e.g. { approve = "A", quit = "ctrl+q" }.
 keys = {}
+# The tasks pane shows open tasks, then this many of the most recently finished ones (scrolling
+# past the end shows as many more).
+finished_rows = 200
 
 [validation]
 # A task's checks run when it is handed in, each as a command (no shell), with this time limit.
@@ -172,6 +175,7 @@ class Settings:
     mcp_idle_seconds: float = 600.0
     theme: str = "control-room-dark"
     keys: tuple[tuple[str, str], ...] = ()  # binding id -> key(s), for the screen
+    finished_rows: int = 200  # finished tasks the screen shows after the open ones
     check_timeout_seconds: float = 600.0
     routing: RoutingRules = field(default_factory=RoutingRules)
     wall_clock_seconds: float = 3600.0
@@ -214,6 +218,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "mcp_idle_seconds"): ("mcp_idle_seconds", (int, float)),
     ("screen", "theme"): ("theme", str),
     ("screen", "keys"): ("keys", dict),
+    ("screen", "finished_rows"): ("finished_rows", int),
     ("validation", "timeout_seconds"): ("check_timeout_seconds", (int, float)),
     ("agents", "wall_clock_seconds"): ("wall_clock_seconds", (int, float)),
     ("agents", "on_shutdown"): ("on_shutdown", str),

@@ -28,5 +28,6 @@ async def run_screen(
         theme_name=settings.theme,
         remember_theme=lambda name: remember_theme(home.config, name),
         keys=dict(settings.keys),
+        finished_rows=settings.finished_rows,
     )
     await app.run_async()

@@ -16,6 +16,7 @@ KEY_IDS = (
     "cancel-task",
     "kill-agent",
     "say",
+    "ended-agents",
     "diff",
     "merge",
     "permissions",

@@ -30,7 +30,7 @@ async def main() -> None:
                               project=project, quiet=True)  # fmt: skip
 
         app = create_app(opener, theme_name="control-room-dark")
-        async with app.run_test(size=(130, 36)) as pilot:
+        async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause(2.5)
             app.tasks.focus()
             app.tasks.move_cursor(row=1)

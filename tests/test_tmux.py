@@ -66,20 +66,47 @@ def row(shown: str, task_id: str) -> str:
 def test_the_demo_screen_approves_the_waiting_task_with_one_key(tmp_path: Path) -> None:
     with demo_in_tmux(tmp_path, 120, 40) as session:
         shown = wait_for(
-            session, lambda s: "AWAITING_APPROVAL" in row(s, "DEMO-PLUGINS") and "inbox 1" in s
+            session, lambda s: "APPROVAL?" in row(s, "DEMO-PLUGINS") and "inbox 1" in s
         )
         assert all(f"─ {pane}" in shown for pane in PANES), shown
-        assert "a Approve" in shown and "q Quit" in shown, "the whole footer fits at 120"
-        tmux("send-keys", "-t", session, "Down")
-        time.sleep(0.3)
+        footer = shown.rstrip().splitlines()[-1]
+        for hint in ("a Approve", "x Reject", "/ Filter", "? Help", "q Quit"):
+            assert hint in footer, footer
+        for column in ("ID", "PRI", "STATUS", "AGENT", "%", "TRIES", "TITLE"):
+            assert f" {column} " in row(shown, "STATUS"), "every column fits at 120"
+        # The search (in SQL) leaves the one task; a answers it.
+        tmux("send-keys", "-t", session, "/")
+        wait_for(session, lambda s: "Show tasks containing" in s)
+        tmux("send-keys", "-t", session, "PLUGINS", "Enter")
+        wait_for(session, lambda s: "filter: PLUGINS" in s and "DEMO-API" not in row(s, "P1"))
         tmux("send-keys", "-t", session, "a")
-        shown = wait_for(session, lambda s: "AWAITING" not in row(s, "DEMO-PLUGINS"))
+        shown = wait_for(session, lambda s: "APPROVAL?" not in row(s, "DEMO-PLUGINS"))
         wait_for(session, lambda s: "COMPLETED" in row(s, "DEMO-PLUGINS"))
         wait_for(session, lambda s: "DEMO-PLUGINS  spawn" in s or "approved" in s.lower())
 
 
 def test_the_screen_is_usable_at_80_by_24(tmp_path: Path) -> None:
     with demo_in_tmux(tmp_path, 80, 24) as session:
-        shown = wait_for(session, lambda s: "AWAITING_APPROVAL" in row(s, "DEMO-PLUGINS"))
+        shown = wait_for(session, lambda s: "APPROVAL?" in row(s, "DEMO-PLUGINS"))
         assert all(f"─ {pane}" in shown for pane in PANES), shown
         assert all(len(line) <= 80 for line in shown.splitlines())
+        footer = shown.rstrip().splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
+        assert "TITLE" in row(shown, "STATUS"), shown
+
+
+def test_the_layout_follows_the_terminal_both_ways(tmp_path: Path) -> None:
+    with demo_in_tmux(tmp_path, 120, 40) as session:
+        wait_for(session, lambda s: "APPROVAL?" in row(s, "DEMO-PLUGINS"))
+        tmux("resize-window", "-t", session, "-x", "80", "-y", "24")
+        shown = wait_for(  # stacked, with the whole footer drawn
+            session, lambda s: "╮╭" not in row(s, "─ tasks") and "q Quit" in s.rstrip()[-20:]
+        )
+        assert all(len(line) <= 80 for line in shown.splitlines())
+        footer = shown.rstrip().splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
+        tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
+        shown = wait_for(  # side by side, the footer with room for more hints
+            session, lambda s: "╮╭─ agents" in row(s, "─ tasks") and "r Retry" in s
+        )
+        assert "TITLE" in row(shown, "STATUS"), shown

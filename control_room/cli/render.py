@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from control_room.domain import Agent, Event, Task
+from control_room.domain.counters import finished_at, tries
 from control_room.domain.text import json_text, printable
 
 # Text from agents is untrusted: domain/text.py decides what reaches the terminal raw.
@@ -55,6 +56,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return printable("\n".join(lines))
 
 
+def done_cell(t: Task, now: float | None = None) -> str:
+    """DONE: the progress of a task under way, when a finished one finished (the time of day
+    if today, else the date)."""
+    if t.status == "IN_PROGRESS":
+        return f"{t.progress}%"
+    at = finished_at(t)
+    if at is None:
+        return ""
+    today = time.strftime("%Y%m%d", time.localtime(now)) == time.strftime(
+        "%Y%m%d", time.localtime(at)
+    )
+    return time.strftime("%H:%M:%S" if today else "%Y-%m-%d", time.localtime(at))
+
+
 def task_table(tasks: Sequence[Task]) -> str:
     rows = [
         (
@@ -62,8 +77,8 @@ def task_table(tasks: Sequence[Task]) -> str:
             str(t.priority),
             t.type,
             str(t.status),
-            f"{t.progress}%" if t.status == "IN_PROGRESS" else "",
-            f"{t.attempts}/{t.max_attempts}",
+            done_cell(t),
+            f"{tries(t)}/{t.max_attempts}",
             t.agent_id or "",
             t.title,
         )
@@ -86,7 +101,7 @@ def task_details(task: Task, events: Sequence[Event], now: float, note: str = ""
     field("priority", t.priority.long_name)
     field("type", t.type + ("  (manual: waits for a human-started agent)" if t.manual else ""))
     field("project", t.project)
-    field("attempts", f"{t.attempts} of {t.max_attempts} used")
+    field("attempts", f"{tries(t)} of {t.max_attempts} begun ({t.attempts} failed)")
     field("capabilities", ", ".join(t.capabilities))
     field("depends on", ", ".join(t.depends_on))
     if t.lease:

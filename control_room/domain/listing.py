@@ -40,7 +40,7 @@ class TaskFilter:
     statuses: tuple[Status, ...] | None = None
     capability: str | None = None
     agent_id: str | None = None
-    text: str | None = None  # a substring of the title or description (ASCII case-insensitive)
+    text: str | None = None  # a substring of the id, title or description (ASCII case-insensitive)
 
     @property
     def open_only(self) -> bool:

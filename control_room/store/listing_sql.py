@@ -24,7 +24,10 @@ TASK_AFTER = "(t.priority, t.created_at, t.task_id) > (?, ?, ?)"
 TASK_ORDER = " ORDER BY t.priority, t.created_at, t.task_id LIMIT ?"
 TASK_NEEDS_CAPABILITY = "EXISTS (SELECT 1 FROM json_each(t.required_capabilities) WHERE value = ?)"
 TASK_HELD_BY = "t.agent_id = ?"
-TASK_MENTIONS = "(t.title LIKE ? ESCAPE '\\' OR t.description LIKE ? ESCAPE '\\')"
+TASK_MENTIONS = (
+    "(t.task_id LIKE ? ESCAPE '\\' OR t.title LIKE ? ESCAPE '\\'"
+    " OR t.description LIKE ? ESCAPE '\\')"
+)
 
 AGENT_AFTER = "(a.created_at, a.agent_id) > (?, ?)"
 AGENT_ORDER = " ORDER BY a.created_at, a.agent_id LIMIT ?"
@@ -57,7 +60,7 @@ def task_filter(where: TaskFilter) -> tuple[list[str], list[Any]]:
         params.append(where.agent_id)
     if where.text:
         terms.append(TASK_MENTIONS)
-        params += [like_pattern(where.text)] * 2
+        params += [like_pattern(where.text)] * 3
     return terms, params
 
 
@@ -93,3 +96,14 @@ def agent_page(
         params += list(after)
     query = f"SELECT {AGENT_COLUMNS} FROM agents a{_where(terms)}{AGENT_ORDER}"
     return query, [*params, limit]
+
+
+# The finished tasks, most recently finished first: the event log read backwards by id (its
+# primary key) until enough finishing events are found, so no query sorts the tasks by time.
+# A task finished again later (after a retry) is met twice; the caller keeps the first.
+RECENT_FINISHED = f"""
+    SELECT e.id AS finished_event, {TASK_COLUMNS}
+    FROM events e JOIN tasks t ON t.task_id = e.task_id
+    WHERE e.to_status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND t.status = e.to_status
+    AND e.id < ? ORDER BY e.id DESC LIMIT ?
+"""

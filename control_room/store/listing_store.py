@@ -65,3 +65,9 @@ class ListingStore:
             encode_cursor("a", (last["created_at"], last["agent_id"])) if last is not None else None
         )
         return Page([rows.agent(r) for r in found], next_cursor)
+
+    async def recent_finished(self, before_event: int, limit: int) -> list[tuple[int, Task]]:
+        """Finished tasks, newest finish first, from finishing events older than
+        `before_event`: (that event's id, the task), to pass the last id back for more."""
+        found = await self._fetch(listing_sql.RECENT_FINISHED, (before_event, limit))
+        return [(int(r["finished_event"]), rows.task(r)) for r in found]

@@ -7,9 +7,11 @@ import time
 from collections.abc import Iterable, Sequence
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 
-from control_room.domain import Agent, Event, Status, Task
+from control_room.domain import Event, Status, Task
+from control_room.domain.counters import tries
 from control_room.domain.text import one_line
 
 STATUS_STYLE = {
@@ -24,6 +26,26 @@ STATUS_STYLE = {
     Status.PENDING: "dim",
 }
 INBOX = (Status.AWAITING_APPROVAL, Status.BLOCKED)
+SHORT_STATUS = {Status.AWAITING_APPROVAL: "APPROVAL?"}
+TYPE_MARKS = {
+    "implementation": "i",
+    "architecture": "A",
+    "strategic": "S",
+    "testing": "t",
+    "review": "r",
+}
+
+
+def short_status(status: Status) -> str:
+    """A status in at most 11 characters (the column's width)."""
+    return SHORT_STATUS.get(status, str(status))
+
+
+def type_mark(kind: str) -> Text:
+    """A task's type as one letter (help, and the details, say it in full)."""
+    return Text(TYPE_MARKS.get(kind, kind[:1].lower() or "?"), style="dim")
+
+
 WAITING = Text("waiting for permission · ", style="bold yellow")
 
 
@@ -86,11 +108,17 @@ class Table(DataTable[Text]):
 
 
 class TaskTable(Table):
+    """The tasks the screen holds (tui/task_rows.py decides which: open ones, then the most
+    recent finished ones, more as the operator scrolls), most important columns first."""
+
     COLUMNS = (
-        ("id", "ID", 12), ("priority", "PRI", 3), ("type", "TYPE", 11),
-        ("status", "STATUS", 17), ("title", "TITLE", None), ("agent", "AGENT", 10),
-        ("progress", "%", 3), ("attempts", "TRIES", 5),
+        ("id", "ID", 12), ("priority", "PRI", 3), ("status", "STATUS", 11),
+        ("agent", "AGENT", 10), ("progress", "%", 3), ("attempts", "TRIES", 5),
+        ("type", "T", 1), ("title", "TITLE", None),
     )  # fmt: skip
+
+    class NearEnd(Message):
+        """The view scrolled to the last rows: time to read the next ones."""
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
@@ -107,64 +135,58 @@ class TaskTable(Table):
             entered = before is None or before.status is not task.status
             if announce and task.status in INBOX and entered:
                 arrived.append(task)
-            if self._matches(task):
-                self.put(task.id, self.row(task))
+            self.put(task.id, self.row(task))
         return arrived
 
-    def _matches(self, task: Task) -> bool:
-        needle = self.filter.lower()
-        return not needle or any(
-            needle in str(value).lower() for value in (task.id, task.title, task.status, task.type)
-        )
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value > old_value and new_value >= self.max_scroll_y - self.size.height:
+            self.post_message(self.NearEnd())
 
-    def refilter(self, needle: str) -> None:
-        self.filter = needle
+    def forget(self) -> None:
+        """Every row goes (a new filter loads its own)."""
         self.clear()
         self._rows.clear()
-        for task in self.tasks.values():
-            if self._matches(task):
-                self.put(task.id, self.row(task))
+        self.tasks.clear()
 
     def row(self, t: Task) -> tuple[Text, ...]:
         cells = self.cells(t)
         if t.id not in self.waiting:
             return cells
-        return (*cells[:4], WAITING + cells[4], *cells[5:])
+        return (*cells[:-1], WAITING + cells[-1])
 
     @staticmethod
     def cells(t: Task) -> tuple[Text, ...]:
-        status = Text(str(t.status), style=STATUS_STYLE.get(t.status, ""))
+        status = Text(short_status(t.status), style=STATUS_STYLE.get(t.status, ""))
         progress = f"{t.progress}" if t.status in (Status.CLAIMED, Status.IN_PROGRESS) else ""
         return (
-            plain(t.id, 64), Text(str(t.priority)), plain(t.type, 40), status, plain(t.title, 60),
-            Text(t.agent_id or ""), Text(progress), Text(f"{t.attempts}/{t.max_attempts}"),
+            plain(t.id, 64), Text(str(t.priority)), status, plain(t.agent_id or "", 40),
+            Text(progress), Text(f"{tries(t)}/{t.max_attempts}"), type_mark(t.type),
+            plain(t.title, 120),
         )  # fmt: skip
-
-    def counts(self) -> dict[Status, int]:
-        found: dict[Status, int] = {}
-        for task in self.tasks.values():
-            found[task.status] = found.get(task.status, 0) + 1
-        return found
 
 
 class AgentTable(Table):
+    """Live agents first, then the ones that ended (tui/agent_rows.py reads them)."""
+
     COLUMNS = (
-        ("name", "NAME", None), ("status", "STATUS", 7), ("task", "TASK", 12),
+        ("name", "NAME", None), ("status", "STATUS", 9), ("task", "TASK", 12),
         ("turns", "TURNS", 5), ("cost", "COST", 6), ("seen", "SEEN", 7),
         ("runtime", "RUNTIME", 11),
     )  # fmt: skip
 
-    def show(self, agents: Iterable[Agent], now: float) -> None:
-        for a in agents:
-            cost = "" if a.cost_usd is None else f"${a.cost_usd:.2f}"
-            turns = "" if a.turns is None else str(a.turns)
-            status = "running" if a.pid else str(a.status).lower()
-            cells = tuple(
-                plain(v, 64) for v in (status, a.task_id or "", turns, cost,
-                                       ago(a.last_seen, now), a.runtime)
-            )  # fmt: skip
-            cells = (plain(a.name, 30), *cells)
-            self.put(a.id, cells)
+    def show_rows(self, rows: Sequence[tuple[str, tuple[Text, ...]]]) -> None:
+        """These rows in this order: changed cells in place, or the table rebuilt (keeping the
+        selected agent selected) when agents came, went or moved."""
+        if [key for key, _ in rows] == list(self._rows):
+            self.put_many(rows)
+            return
+        selected = self.selected() if self.has_focus else None  # else: the top, live ones
+        self.clear()
+        self._rows.clear()
+        self.put_many(rows)
+        keys = [key for key, _ in rows]
+        self.move_cursor(row=keys.index(selected) if selected in keys else 0, animate=False)
 
 
 class DecisionTable(Table):

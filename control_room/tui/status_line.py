@@ -1,0 +1,38 @@
+"""The two status lines on top: where the server listens, whether the engine's loops are well,
+the inbox and the count of tasks in each status (from the registry, capped)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from control_room.domain import Status
+from control_room.tui.base import World
+from control_room.tui.panes import INBOX
+
+
+def status_line(
+    world: World | None, counts: dict[Status, int], asking: int, cap: int, filtered: str = ""
+) -> Text:
+    line = Text("Control Room", style="bold")
+    if world is not None:
+        line.append(f" · {world.url}", style="dim")
+        loops = world.coordinator.loops
+        failing = [loop.name for loop in loops if loop.last_error]
+        line.append("  loops ", style="dim")
+        if failing:
+            line.append(f"✗ {', '.join(failing)}", style="bold red")
+        else:
+            line.append(f"● {len(loops)} ok", style="green")
+    if filtered:
+        line.append(f"  filter: {filtered}", style="bold magenta")
+    inbox = sum(counts.get(s, 0) for s in INBOX) + asking
+    line.append("\n")
+    line.append(f"inbox {inbox}", style="bold reverse yellow" if inbox else "dim")
+    if asking:
+        line.append(f"  permission {asking} (p)", style="bold yellow")
+    for status in Status:
+        count = counts.get(status, 0)
+        if count:
+            shown = f"{count}+" if count >= cap else str(count)
+            line.append(f"  {status.lower().replace('_', ' ')} {shown}")
+    return line
