@@ -247,16 +247,37 @@ def keep(shot: Path) -> None:
 
 
 def test_sigterm_stops_it_and_every_tab_screen(web: Web) -> None:
-    """Last in the module: the server ends with exit 0 and leaves no screen process behind."""
-    web.process.send_signal(signal.SIGTERM)
-    assert web.process.wait(timeout=30) == 0
+    """Last in the module: with a tab open (its screen drawing), SIGTERM ends the server with
+    exit 0 and leaves no screen process behind."""
+    import aiohttp
 
-    def gone() -> bool:
-        pattern = f"control_room.web.session --data-dir {web.data}"
+    from control_room.web.auth import COOKIE, cookie_value
+
+    pattern = f"control_room.web.session --data-dir {web.data}"
+
+    def screens() -> str:
         found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
-        return found.stdout == ""
+        return found.stdout.strip()
 
-    wait_for(gone, "every tab's screen process to end", seconds=30)
+    async def open_tab_then_stop() -> None:
+        cookies = {COOKIE: cookie_value(web.token)}
+        async with (
+            aiohttp.ClientSession(cookies=cookies) as session,
+            session.ws_connect(f"{web.url}/ws?width=100&height=30") as socket,
+        ):
+            drawn = 0
+            while drawn < 2000:  # the screen is running and drawing
+                message = await asyncio.wait_for(socket.receive(), WAIT_SECONDS)
+                assert message.type == aiohttp.WSMsgType.BINARY, message
+                drawn += len(message.data)
+            assert screens()
+            web.process.send_signal(signal.SIGTERM)
+            while not socket.closed:  # the server closes the tab
+                await asyncio.wait_for(socket.receive(), WAIT_SECONDS)
+
+    asyncio.run(open_tab_then_stop())
+    assert web.process.wait(timeout=60) == 0
+    wait_for(lambda: not screens(), "every tab's screen process to end", seconds=30)
 
 
 def test_a_remote_host_needs_allow_remote(tmp_path: Path) -> None:
