@@ -247,8 +247,8 @@ def keep(shot: Path) -> None:
 
 
 def test_sigterm_stops_it_and_every_tab_screen(web: Web) -> None:
-    """Last in the module: with a tab open (its screen drawing), SIGTERM ends the server with
-    exit 0 and leaves no screen process behind."""
+    """Last in the module: with two tabs open (their screens drawing), SIGTERM ends the server
+    with exit 0 and leaves no screen process behind."""
     import aiohttp
 
     from control_room.web.auth import COOKIE, cookie_value
@@ -259,22 +259,30 @@ def test_sigterm_stops_it_and_every_tab_screen(web: Web) -> None:
         found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         return found.stdout.strip()
 
+    async def drawing(socket: aiohttp.ClientWebSocketResponse) -> None:
+        drawn = 0
+        while drawn < 2000:  # the tab's screen is running and drawing
+            message = await asyncio.wait_for(socket.receive(), WAIT_SECONDS)
+            assert message.type == aiohttp.WSMsgType.BINARY, message
+            drawn += len(message.data)
+
     async def open_tab_then_stop() -> None:
         cookies = {COOKIE: cookie_value(web.token)}
+        tab = f"{web.url}/ws?width=100&height=30"
         async with (
             aiohttp.ClientSession(cookies=cookies) as session,
-            session.ws_connect(f"{web.url}/ws?width=100&height=30") as socket,
+            session.ws_connect(tab) as one,
+            session.ws_connect(tab) as two,
         ):
-            drawn = 0
-            while drawn < 2000:  # the screen is running and drawing
-                message = await asyncio.wait_for(socket.receive(), WAIT_SECONDS)
-                assert message.type == aiohttp.WSMsgType.BINARY, message
-                drawn += len(message.data)
-            assert screens()
+            # Two tabs: two screens at once (neither takes the data directory's engine lock).
+            await asyncio.gather(drawing(one), drawing(two))
+            assert len(screens().split()) == 2
             web.process.send_signal(signal.SIGTERM)
-            while not socket.closed:  # the server closes the tab
-                await asyncio.wait_for(socket.receive(), WAIT_SECONDS)
+            for socket in (one, two):
+                while not socket.closed:  # the server closes each tab
+                    await asyncio.wait_for(socket.receive(), WAIT_SECONDS)
 
+    wait_for(lambda: not screens(), "the earlier tab's screen to end")  # its tab was closed
     asyncio.run(open_tab_then_stop())
     assert web.process.wait(timeout=60) == 0
     wait_for(lambda: not screens(), "every tab's screen process to end", seconds=30)
