@@ -51,7 +51,7 @@ def main() -> None:
                 browser = playwright.chromium.launch(
                     executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
                 )
-                page = browser.new_page(viewport={"width": 1100, "height": 740})
+                page = browser.new_page(viewport={"width": 1084, "height": 724})
                 page.add_init_script(CATCH_TERMINAL)
                 page.goto(url)
 
