@@ -24,7 +24,14 @@ FORBIDDEN = {
     ),
     "server": ("control_room.tui", "control_room.cli"),
 }
-UI_AND_WEB = {"textual": "tui", "starlette": "server", "mcp": "server", "uvicorn": "server"}
+UI_AND_WEB = {
+    "textual": "tui",
+    "starlette": "server",
+    "mcp": "server",
+    "uvicorn": "server",
+    "textual_serve": "web",  # `control-room web`: the screen in a browser
+    "aiohttp": "web",
+}
 # The MCP *client* is how agents reach the server: the anthropic runtime (engine) and the demo's
 # scripted agents use it. The MCP server side stays in `server`.
 MCP_CLIENT_LAYERS = ("server", "engine", "demo")

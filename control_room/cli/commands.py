@@ -23,7 +23,7 @@ def _home(args: argparse.Namespace) -> Home:
     return resolve_home(getattr(args, "data_dir", None))
 
 
-LONG_RUNNING = ("serve", "run", "mcp", "screen")
+LONG_RUNNING = ("serve", "run", "mcp", "screen", "web")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -43,6 +43,10 @@ async def run(args: argparse.Namespace) -> int:
         host = getattr(args, "host", None) or settings.host
         await run_screen(home, settings, host, getattr(args, "port", None) or settings.port)
         return 0
+    if args.command == "web":
+        from control_room.web.command import run_web
+
+        return await run_web(args, home)
     if args.command in ("serve", "mcp", "run"):
         return await doors(args, home, settings)
     async with open_coordinator(home, settings) as coordinator:

@@ -81,6 +81,7 @@ def build_parser() -> Parser:
     run = listens(command(sub, "run", "the engine and the server: routes tasks, spawns agents"))
     run.add_argument("--headless", action="store_true", help="no screen: JSON event lines")
     listens(command(sub, "serve", "the REST and MCP server with the housekeeping loops"))
+    listens(command(sub, "web", "the screen in a browser (default 127.0.0.1:3004), token-guarded"))
     demo = command(sub, "demo", "a sample world with scripted local agents (no API key)")
     demo.add_argument("--headless", action="store_true", help="no screen: JSON event lines")
     demo.add_argument(
