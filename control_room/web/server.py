@@ -102,7 +102,8 @@ async def end(process: asyncio.subprocess.Process | None) -> None:
             with contextlib.suppress(ProcessLookupError):
                 stop()
         try:
-            await asyncio.wait_for(process.wait(), QUIT_SECONDS)
+            async with asyncio.timeout(QUIT_SECONDS):
+                await process.wait()
             return
         except TimeoutError:
             continue
