@@ -205,11 +205,13 @@ def test_the_screen_in_a_browser_approves_a_task(web: Web, tmp_path: Path) -> No
             def drawn() -> str:
                 text = screen()
                 panes = ("tasks", "agents", "routing", "report", TASK)
-                return text if all(p in text for p in panes) and "loops" in text else ""
+                ready = all(p in text for p in panes) and "loops" in text
+                # the world is open once the task shows awaiting approval and the inbox counts it
+                return text if ready and "APPROVAL?" in text and "inbox 1" in text else ""
 
             # Drawn, and the screen's world is open (its status line shows the loops).
             text = wait_for(drawn, "the four panes and the task", shown=screen)
-            assert "AWAITING_APPROVAL" in text and "inbox 1" in text, text
+            assert "APPROVAL?" in text and "inbox 1" in text, text
             shot = tmp_path / "web.png"
             page.screenshot(path=str(shot))
             keep(shot)
