@@ -45,5 +45,10 @@ def differences(before: Task, changes: Mapping[str, Any]) -> dict[str, dict[str,
     return {
         name: {"from": _plain(getattr(before, name)), "to": _plain(new)}
         for name, new in changes.items()
-        if getattr(before, name) != new
+        if _key(name, getattr(before, name)) != _key(name, new)
     }
+
+
+def _key(name: str, value: Any) -> Any:
+    """Dependencies are a set (the registry keeps no order among them); other lists keep it."""
+    return frozenset(value) if name == "depends_on" else value
