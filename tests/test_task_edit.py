@@ -106,6 +106,8 @@ async def test_new_dependencies_hold_the_task_and_done_ones_free_it(
     agent = await new_agent()
     claim = await coordinator.claim(agent, done.id)
     await coordinator.complete(done.id, agent, claim.lease.epoch, "ok")
+    with pytest.raises(Conflict, match="COMPLETED"):
+        await coordinator.edit_task(done.id, {"title": "rewriting history"})
     open_one = await coordinator.add_task({"title": "still open"})
     task = await coordinator.add_task({"title": "the one edited"})
     assert task.status is Status.AVAILABLE

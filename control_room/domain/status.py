@@ -75,12 +75,12 @@ TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
     Action.GIVE_UP: {S.AVAILABLE: (S.BLOCKED,)},
     # Only inside the transaction that creates the task (store/import_ops.py).
     Action.IMPORT: {s: (S.COMPLETED, S.CANCELLED) for s in (S.PENDING, S.AVAILABLE)},
-    # Never while an agent holds the task or its checks run (store/edit_ops.py).
+    # Never while an agent holds the task or its checks run, nor once COMPLETED (final).
     Action.EDIT: {
         S.PENDING: (S.PENDING, S.AVAILABLE),
         S.AVAILABLE: (S.AVAILABLE, S.PENDING),
         S.AWAITING_APPROVAL: (S.AWAITING_APPROVAL, S.PENDING),
-        **{s: (s,) for s in (S.BLOCKED, *FINAL)},
+        **{s: (s,) for s in (S.BLOCKED, S.FAILED, S.CANCELLED)},
     },
 }
 

@@ -1,6 +1,6 @@
 """An operator's edit of a task, as one operation inside the writer's transaction.
 
-Refused while an agent holds the task or its checks run. New dependencies must name existing
+Refused while an agent holds the task or its checks run, and once it is COMPLETED. New dependencies must name existing
 tasks and must not close a cycle (the same check `task add` uses); a task whose dependencies are
 not all COMPLETED after the edit goes PENDING, and a PENDING one whose dependencies are now all
 done becomes AVAILABLE (the domain's transition table, Action.EDIT, says which moves are legal).
@@ -43,6 +43,7 @@ def edit_task(tx: Tx, task_id: str, changes: Mapping[str, Any], actor: str) -> T
             f"cannot edit {task_id}: it is {before.status}{holder}; "
             "edit it once it is released, handed back or finished"
         )
+    require(Action.EDIT, task_id, before.status)
     changed = differences(before, changes)
     if not changed:
         return before
