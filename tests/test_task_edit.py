@@ -117,8 +117,12 @@ async def test_new_dependencies_hold_the_task_and_done_ones_free_it(
     [event] = await edited_events(coordinator, task.id)
     assert (event.from_status, event.to_status) == (Status.AVAILABLE, Status.PENDING)
 
+    mark = await coordinator.registry.last_event()
     freed = await coordinator.edit_task(task.id, {"depends_on": [done.id]})
     assert freed.status is Status.AVAILABLE and freed.depends_on == (done.id,)
+    # The assignment loop follows transitions: the freed task is routed again.
+    changes = await coordinator.registry.changes_since(mark)
+    assert changes.statuses == {task.id: Status.AVAILABLE}
     cleared = await coordinator.edit_task(task.id, {"depends_on": []})
     assert cleared.status is Status.AVAILABLE and cleared.depends_on == ()
     # Finishing the new dependency later frees it as for any task.
