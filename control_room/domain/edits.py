@@ -33,10 +33,15 @@ def parse_edit(task_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in raw}
 
 
+SHOWN = 500  # characters of a long text kept in the `edited` event
+
+
 def _plain(value: Any) -> Any:
-    """A field's value as JSON: lists for tuples, text for a priority."""
+    """A field's value as JSON: lists for tuples, text for a priority, long text shortened."""
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, str) and len(value) > SHOWN:
+        return value[:SHOWN] + f"... ({len(value):,} characters)"
     return value if isinstance(value, int | str) and type(value) in (int, str) else str(value)
 
 
