@@ -105,6 +105,7 @@ async def act(action: Action, c: Coordinator, t: Task, agent: str, clock: FakeCl
         Action.BLOCK: lambda: c.block(t.id, agent, t.epoch, "stuck"),
         Action.CANCEL: lambda: c.cancel(t.id),
         Action.RETRY: lambda: c.retry(t.id),
+        Action.EDIT: lambda: c.edit_task(t.id, {"title": "edited by the operator"}),
     }
     await calls[action]()
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, import_backlog, inbox, listing, render, steer
+from control_room.cli import delivery, import_backlog, inbox, listing, render, steer, tidy
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
@@ -49,6 +49,8 @@ async def run(args: argparse.Namespace) -> int:
         return await run_web(args, home)
     if args.command in ("serve", "mcp", "run"):
         return await doors(args, home, settings)
+    if args.command == "backup":
+        return await tidy.run_backup(home, args)
     async with open_coordinator(home, settings) as coordinator:
         if args.command == "task":
             return await TASK_COMMANDS[args.task_command](coordinator, args)
@@ -58,6 +60,8 @@ async def run(args: argparse.Namespace) -> int:
             return await events(coordinator, args)
         if args.command in ("inbox", "permission"):
             return await inbox.run(coordinator, args)
+        if args.command == "prune":
+            return await tidy.run_prune(coordinator, home, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -221,6 +225,7 @@ TASK_COMMANDS = {
     "reject": task_reject,
     "cancel": task_cancel,
     "retry": task_retry,
+    "edit": tidy.task_edit,
     **delivery.COMMANDS,
 }
 

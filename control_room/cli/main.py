@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__, early_stop
-from control_room.cli import delivery, import_backlog, inbox, steer
+from control_room.cli import delivery, import_backlog, inbox, steer, tidy
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -134,6 +134,7 @@ def build_parser() -> Parser:
         "id"
     )
     delivery.add_parsers(tasks, command)
+    tidy.add_task_parser(tasks, command)
 
     agent = command(sub, "agent", "list agents")
     agents = agent.add_subparsers(dest="agent_command", metavar="ACTION", parser_class=Parser)
@@ -150,6 +151,7 @@ def build_parser() -> Parser:
     steer.add_parser(agents, command)
 
     inbox.add_commands(sub, command)
+    tidy.add_parsers(sub, command)
 
     events = command(sub, "events", "the event log, oldest first")
     events.add_argument("--after", type=_count, default=None, metavar="N", help="events after id N")

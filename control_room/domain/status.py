@@ -42,6 +42,7 @@ class Action(StrEnum):
     ABANDON = "abandon"  # an agent started for the task ended before anyone claimed it
     GIVE_UP = "give_up"  # its agent could not be started again and again: BLOCKED
     IMPORT = "import"  # a task imported from a backlog where it was already done or dropped
+    EDIT = "edit"  # operator: fields changed; new dependencies may hold or free the task
 
 
 S = Status
@@ -74,6 +75,13 @@ TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
     Action.GIVE_UP: {S.AVAILABLE: (S.BLOCKED,)},
     # Only inside the transaction that creates the task (store/import_ops.py).
     Action.IMPORT: {s: (S.COMPLETED, S.CANCELLED) for s in (S.PENDING, S.AVAILABLE)},
+    # Never while an agent holds the task or its checks run, nor once COMPLETED (final).
+    Action.EDIT: {
+        S.PENDING: (S.PENDING, S.AVAILABLE),
+        S.AVAILABLE: (S.AVAILABLE, S.PENDING),
+        S.AWAITING_APPROVAL: (S.AWAITING_APPROVAL, S.PENDING),
+        **{s: (s,) for s in (S.BLOCKED, S.FAILED, S.CANCELLED)},
+    },
 }
 
 

@@ -29,6 +29,7 @@ from control_room.domain import (
     parse_task_spec,
 )
 from control_room.domain import specs as check
+from control_room.domain.edits import parse_edit
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.engine import steering, tokens
@@ -175,6 +176,13 @@ class Coordinator:
 
     async def retry(self, task_id: str, actor: str = "operator") -> Task:
         return await self.registry.retry(check.reference(task_id, "task_id"), actor)
+
+    async def edit_task(
+        self, task_id: str, fields: Mapping[str, Any], actor: str = "operator"
+    ) -> Task:
+        """Change the named fields of a task that no agent holds (domain/edits.py)."""
+        task_id = check.reference(task_id, "task_id")
+        return await self.registry.edit_task(task_id, parse_edit(task_id, fields), actor)
 
     async def task(self, task_id: str) -> Task:
         return await self.registry.get_task(check.reference(task_id, "task_id"))

@@ -23,7 +23,7 @@ from control_room import __version__
 from control_room.domain import Claim, ControlRoomError, InvalidInput
 from control_room.engine import Coordinator
 from control_room.engine.delivery import Delivery
-from control_room.server import rest_inbox, rest_listing, rest_steer
+from control_room.server import rest_edit, rest_inbox, rest_listing, rest_steer
 from control_room.server.auth import Authenticator, Caller, Role
 
 Body = dict[str, Any]
@@ -301,6 +301,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         roles=("agent",), body=_object((), task_id={"type": "string"}),
     ),
     Endpoint("GET", "/api/tasks/{task_id}", get_task, "One task", roles=ANY),
+    Endpoint(
+        "PATCH", "/api/tasks/{task_id}", rest_edit.edit_task,
+        "Change the named fields of a task no agent holds (409 while held; lists are replaced)",
+        roles=("operator",), body=rest_edit.EDIT_BODY,
+    ),
     Endpoint(
         "POST", "/api/tasks/{task_id}/progress", progress, "Report progress; renews the lease",
         roles=("agent",),

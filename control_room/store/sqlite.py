@@ -26,7 +26,7 @@ from control_room.domain import (
     Task,
     TaskSpec,
 )
-from control_room.store import import_ops, keyed_ops, ops, rows, run_ops, schema, sql
+from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, run_ops, schema, sql
 from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
@@ -268,6 +268,9 @@ class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites
 
     async def retry(self, task_id: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.retry(tx, task_id, actor))
+
+    async def edit_task(self, task_id: str, changes: Mapping[str, Any], actor: str) -> Task:
+        return await self._write(lambda tx: edit_ops.edit_task(tx, task_id, changes, actor))
 
     async def register_agent(
         self, agent_id: str, name: str, capabilities: tuple[str, ...], runtime: str, token_hash: str
