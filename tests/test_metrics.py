@@ -86,6 +86,7 @@ async def test_metrics_from_loopback(tmp_path: Path) -> None:
             assert m[("control_room_first_attempt_success_ratio", ())] == 1
             assert ("control_room_time_to_completed_seconds", (("quantile", "0.5"),)) in m
             assert ("control_room_time_to_merged_seconds", (("quantile", "0.5"),)) not in m
+            assert m[("control_room_stats_window_seconds", ())] == pytest.approx(86400)
 
             # counters grow with the log, counted from where the last scrape stopped
             await c.add_task({"id": "MORE", "title": "more"})

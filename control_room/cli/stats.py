@@ -42,7 +42,9 @@ def _hours(value: float | None) -> str:
 
 def stats_text(s: Stats) -> str:
     window = (
-        f"tasks added in the last {render.duration(s.now - s.since)}" if s.since else "all tasks"
+        f"tasks added in the last {render.duration(s.now - s.since)}"
+        if s.since is not None
+        else "all tasks"
     )
     statuses = ", ".join(f"{k} {v}" for k, v in s.tasks_by_status.items()) or "none"
     lines = [

@@ -1,7 +1,8 @@
 """What `GET /metrics` reports, gathered cheaply enough to be scraped every few seconds on a
 registry of a million events: live counts from indexed queries, event counts by kind kept
 incrementally (the first scrape counts the log once; each later one only the new events),
-the loops' health from this process, and the stats figures cached for `stats_seconds`."""
+the loops' health from this process, and the stats figures over the last `window` seconds
+(tasks added in it: indexed, so cheap however long the history) cached for `stats_seconds`."""
 
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ class Snapshot:
 
 
 class MetricsSource:
-    def __init__(self, coordinator: Coordinator, stats_seconds: float = 30.0) -> None:
+    def __init__(
+        self, coordinator: Coordinator, stats_seconds: float = 30.0, window: float = 86400.0
+    ) -> None:
         self.coordinator = coordinator
         self.stats_seconds = stats_seconds
+        self.window = window
         self._last_event = 0
         self._events: dict[str, int] = {}
         self._stats: Stats | None = None
@@ -47,7 +51,7 @@ class MetricsSource:
                 self._events[kind] = self._events.get(kind, 0) + n
             now = time.time()
             if self._stats is None or now - self._stats.now >= self.stats_seconds:
-                self._stats = await self.coordinator.stats()
+                self._stats = await self.coordinator.stats(self.window)
             live = await self.coordinator.live_counts()
             loops = [
                 LoopHealth(

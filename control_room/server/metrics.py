@@ -51,6 +51,12 @@ def _spread(name: str, doc: str, s: Spread) -> GaugeMetricFamily:
 
 
 def _stats(s: Stats) -> Iterable[Metric]:
+    if s.since is not None:
+        yield from _gauge(
+            "stats_window_seconds",
+            "The stats figures cover tasks added in this window",
+            s.now - s.since,
+        )
     yield _labelled(
         "tasks_started", "Tasks claimed at least once, by who made the first claim", "how",
         {"auto": s.started_auto, "by_hand": s.started_by_hand},

@@ -35,14 +35,18 @@ COMPLETED = """
 """
 
 
-def _first_event_after_added(kinds: str) -> str:
-    """Seconds from each windowed task's creation to its first event of `kinds`."""
+def _first_event_after_added(kinds: str, windowed: bool) -> str:
+    """Seconds from each windowed COMPLETED task's creation to its first event of `kinds`
+    (only a COMPLETED task has completed or been merged). Over all history the status index
+    finds the COMPLETED tasks; in a window, `+t.status` leaves it aside for the creation time
+    index, so a short window reads only the tasks added in it."""
+    status = "+t.status" if windowed else "t.status"
     return f"""
         SELECT e.at - t.created_at AS v FROM tasks t
         JOIN events e ON e.id = (
             SELECT min(f.id) FROM events f WHERE f.kind IN ({kinds}) AND f.task_id = t.task_id
         )
-        WHERE t.created_at >= ?
+        WHERE {status} = 'COMPLETED' AND t.created_at >= ?
     """
 
 
@@ -63,8 +67,10 @@ def spread(values: str) -> str:
     """
 
 
-TO_COMPLETED = spread(_first_event_after_added("'completed', 'checks_passed'"))
-TO_MERGED = spread(_first_event_after_added("'merged'"))
+TO_COMPLETED = {
+    w: spread(_first_event_after_added("'completed', 'checks_passed'", w)) for w in (False, True)
+}
+TO_MERGED = {w: spread(_first_event_after_added("'merged'", w)) for w in (False, True)}
 
 RUNS = """
     SELECT count(*) AS n, coalesce(sum(cost_usd), 0.0) AS cost,
@@ -88,6 +94,10 @@ PERMISSION_WAIT = spread("""
 LAST_EVENT = "SELECT coalesce(max(id), 0) AS id FROM events"
 EVENTS_BY_KIND = """
     SELECT kind, count(*) AS n FROM events WHERE id > ? AND id <= ? GROUP BY kind
+"""
+# The first count reads the whole log: through the kind index, already in kind order.
+ALL_EVENTS_BY_KIND = """
+    SELECT kind, count(*) AS n FROM events INDEXED BY events_by_kind WHERE id <= ? GROUP BY kind
 """
 AGENTS_LIVE = "SELECT count(*) AS n FROM agents WHERE status = 'ACTIVE'"
 RUNS_LIVE = "SELECT count(*) AS n FROM runs WHERE ended_at IS NULL"

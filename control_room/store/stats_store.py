@@ -31,8 +31,8 @@ class StatsStore:
         by_status = {r["status"]: int(r["n"]) for r in await self._fetch(q.TASKS_BY_STATUS, (w,))}
         (started,) = await self._fetch(q.STARTED, (w,))
         (completed,) = await self._fetch(q.COMPLETED, (w,))
-        (to_completed,) = await self._fetch(q.TO_COMPLETED, (w,))
-        (to_merged,) = await self._fetch(q.TO_MERGED, (w,))
+        (to_completed,) = await self._fetch(q.TO_COMPLETED[since is not None], (w,))
+        (to_merged,) = await self._fetch(q.TO_MERGED[since is not None], (w,))
         (runs,) = await self._fetch(q.RUNS, (now, w))
         (stalls,) = await self._fetch(q.STALLS, (w,))
         (permissions,) = await self._fetch(q.PERMISSIONS, (w,))
@@ -64,7 +64,12 @@ class StatsStore:
         """(the last event id, how many events of each kind came after event `after` up to it)."""
         (last,) = await self._fetch(q.LAST_EVENT)
         upto = int(last["id"])
-        found = await self._fetch(q.EVENTS_BY_KIND, (after, upto)) if upto > after else []
+        if upto <= after:
+            return upto, {}
+        if after <= 0:
+            found = await self._fetch(q.ALL_EVENTS_BY_KIND, (upto,))
+        else:
+            found = await self._fetch(q.EVENTS_BY_KIND, (after, upto))
         return upto, {r["kind"]: int(r["n"]) for r in found}
 
     async def live_counts(self) -> dict[str, Any]:
