@@ -40,12 +40,12 @@ def _hours(value: float | None) -> str:
     return "-" if value is None else render.duration(value * 3600)
 
 
-def stats_text(s: Stats) -> str:
-    window = (
-        f"tasks added in the last {render.duration(s.now - s.since)}"
-        if s.since is not None
-        else "all tasks"
-    )
+def stats_text(s: Stats, since: str | None = None) -> str:
+    """The figures as lines; `since` names the window as the user wrote it."""
+    if s.since is None:
+        window = "all tasks"
+    else:
+        window = f"tasks added in the last {since or render.duration(s.now - s.since)}"
     statuses = ", ".join(f"{k} {v}" for k, v in s.tasks_by_status.items()) or "none"
     lines = [
         f"Control Room stats ({window})",
@@ -71,5 +71,5 @@ def stats_text(s: Stats) -> str:
 async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
     within = parse_duration(args.since) if args.since is not None else None
     figures = await coordinator.stats(within)
-    print(render.as_json(figures.to_dict()) if args.json else stats_text(figures))
+    print(render.as_json(figures.to_dict()) if args.json else stats_text(figures, args.since))
     return 0
