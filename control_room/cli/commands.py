@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, import_backlog, inbox, listing, render, steer, tidy
+from control_room.cli import delivery, import_backlog, inbox, listing, render, stats, steer, tidy
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
@@ -62,6 +62,8 @@ async def run(args: argparse.Namespace) -> int:
             return await inbox.run(coordinator, args)
         if args.command == "prune":
             return await tidy.run_prune(coordinator, home, args)
+        if args.command == "stats":
+            return await stats.run(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from control_room.domain import specs as check
 from control_room.domain.edits import parse_edit
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
+from control_room.domain.stats import Stats
 from control_room.engine import steering, tokens
 from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
@@ -313,6 +315,19 @@ class Coordinator:
 
     async def recent_events(self, limit: int, task_id: str | None = None) -> list[Event]:
         return await self.registry.recent_events(limit, task_id)
+
+    # -- figures (store/stats_sql.py; engine/metrics.py keeps the /metrics counters) -------
+
+    async def stats(self, within: float | None = None) -> Stats:
+        """The figures over the last `within` seconds (tasks added, runs started), or all."""
+        now = time.time()
+        return await self.registry.stats(None if within is None else now - within, now)
+
+    async def live_counts(self) -> dict[str, Any]:
+        return await self.registry.live_counts()
+
+    async def event_counts(self, after: int) -> tuple[int, dict[str, int]]:
+        return await self.registry.event_counts(after)
 
 
 def _specs(raws: Sequence[Mapping[str, Any]]) -> list[TaskSpec]:

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from control_room.domain import Agent, ControlRoomError
 from control_room.engine import Coordinator
 from control_room.engine.delivery import Delivery
-from control_room.server import openapi, rest
+from control_room.server import metrics, openapi, rest
 from control_room.server.auth import Authenticator
 from control_room.server.guard import Guard, send_error, served_hosts
 from control_room.server.mcp_sessions import SessionLimiter
@@ -100,6 +100,7 @@ def create_app(
         for e in rest.ENDPOINTS
     ]
     routes.append(Route("/api/openapi.json", openapi_json, methods=["GET"]))
+    routes.append(Route("/metrics", metrics.endpoint(coordinator, auth), methods=["GET"]))
     routes.append(Route("/mcp", McpDoor(sessions, auth), methods=["GET", "POST", "DELETE"]))
     app = Starlette(
         routes=routes,

@@ -26,6 +26,7 @@ from control_room.domain import (
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.domain.permissions import InboxItem, PermissionRequest
+from control_room.domain.stats import Stats
 from control_room.store.routing_store import Changes
 
 Listener = Callable[[Sequence[Event]], None]
@@ -185,3 +186,8 @@ class Registry(Protocol):
         self, *, task_id: str | None = None, pending: bool = False
     ) -> list[PermissionRequest]: ...
     async def inbox(self) -> list[InboxItem]: ...
+
+    # figures (store/stats_store.py)
+    async def stats(self, since: float | None = None, now: float | None = None) -> Stats: ...
+    async def event_counts(self, after: int) -> tuple[int, dict[str, int]]: ...
+    async def live_counts(self) -> dict[str, Any]: ...

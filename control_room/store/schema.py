@@ -246,5 +246,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # version 9: the figures of `control-room stats` and GET /metrics (store/stats_sql.py)
+    # read through indexes: a task's first claim, completion and merge by event kind; tasks,
+    # runs and permission requests by when they started
+    """
+    CREATE INDEX events_by_kind ON events (kind, task_id, id);
+    CREATE INDEX tasks_created ON tasks (created_at);
+    CREATE INDEX runs_started ON runs (started_at);
+    CREATE INDEX permission_requests_created ON permission_requests (created_at);
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""
