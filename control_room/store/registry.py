@@ -27,6 +27,7 @@ from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.domain.permissions import InboxItem, PermissionRequest
 from control_room.store.routing_store import Changes
+from control_room.store.watch_store import Activity
 
 Listener = Callable[[Sequence[Event]], None]
 
@@ -184,3 +185,8 @@ class Registry(Protocol):
         self, *, task_id: str | None = None, pending: bool = False
     ) -> list[PermissionRequest]: ...
     async def inbox(self) -> list[InboxItem]: ...
+
+    # the stall guard and the daily budget (store/watch_store.py)
+    async def activity(self, agent_ids: Sequence[str]) -> dict[str, Activity]: ...
+    async def spent_since(self, since: float) -> float: ...
+    async def noted_since(self, kind: str, since: float) -> bool: ...

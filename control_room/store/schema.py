@@ -246,5 +246,12 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # version 9: what the stall guard and the daily budget read often (engine/stall.py,
+    # engine/budget.py): runs by start time, stalled agents and budget notices by event id
+    """
+    CREATE INDEX runs_started ON runs (started_at);
+    CREATE INDEX events_stalled ON events (task_id, id) WHERE kind = 'stalled';
+    CREATE INDEX events_daily_budget ON events (id) WHERE kind = 'daily_budget';
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""

@@ -33,6 +33,7 @@ from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
 from control_room.store.routing_store import RoutingStore
 from control_room.store.tx import Tx
+from control_room.store.watch_store import WatchStore
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -51,7 +52,7 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites):
+class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites, WatchStore):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(
