@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from control_room.config import Settings
-from control_room.domain import Event, Run, Status
+from control_room.config import Settings, load_settings
+from control_room.domain import Event, InvalidInput, Run, Status
 from control_room.domain.permissions import InboxItem
 from control_room.domain.routing import AgentType
 from control_room.engine import Coordinator, processes
@@ -254,3 +254,34 @@ async def _held(c: Coordinator, task_id: str) -> Any:
 
 async def _budget_notice(hook: Hook) -> dict[str, Any] | None:
     return next((n for n in hook.received if "daily budget" in n["title"]), None)
+
+
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        ("[agents]\nstall_seconds = -1\n", "agents.stall_seconds"),
+        ("[agents]\nmax_repeats = -2\n", "agents.max_repeats"),
+        ("[agents]\nmax_repeats = 1.5\n", "agents.max_repeats"),
+        ("[routing]\ndaily_budget_usd = -5\n", "routing.daily_budget_usd"),
+        ('[routing]\ndaily_budget_usd = "lots"\n', "routing.daily_budget_usd"),
+    ],
+)
+def test_bad_stall_and_budget_settings_are_refused(tmp_path: Path, toml: str, where: str) -> None:
+    path = tmp_path / "control-room.toml"
+    path.write_text(toml)
+    with pytest.raises(InvalidInput) as raised:
+        load_settings(path)
+    assert where in str(raised.value)
+
+
+def test_the_settings_turn_off_at_zero(tmp_path: Path) -> None:
+    path = tmp_path / "control-room.toml"
+    path.write_text(
+        "[agents]\nstall_seconds = 0\nmax_repeats = 0\n[routing]\ndaily_budget_usd = 0\n"
+    )
+    settings = load_settings(path)
+    assert (settings.stall_seconds, settings.max_repeats) == (0, 0)
+    assert settings.routing.daily_budget_usd is None
+    assert not StallGuard(settings.stall_seconds, settings.max_repeats).enabled
+    defaults = Settings()
+    assert (defaults.stall_seconds, defaults.max_repeats) == (600, 5)
