@@ -243,6 +243,17 @@ async def test_the_daily_budget_stops_spawning_until_the_next_day(
         assert "past the daily budget of $0.4" in notice["message"]
         logged = [e for e in await c.events() if e.kind == "daily_budget"]
         assert len(logged) == 1, "once a day"
+        # The next day (the budget's clock moved on a day), the held tasks spawn.
+        assigner = world.engine.assigner
+        assert assigner is not None
+        assigner.budget.clock = lambda: time.time() + 86_400
+        world.engine._poke("assignment")
+        await wait_for(lambda: _completed(c, second.id, third.id), what="the next day's runs")
+
+
+async def _completed(c: Coordinator, *task_ids: str) -> bool:
+    tasks = [await c.task(task_id) for task_id in task_ids]
+    return all(t.status is Status.COMPLETED for t in tasks)
 
 
 async def _held(c: Coordinator, task_id: str) -> Any:
