@@ -148,7 +148,10 @@ class Supervisor:
             Watched(a.run.agent_id, a.tail.report, a.managed is not None, *a.tail.calls.seen())
             for a in live
         ]
-        activity = await self.coordinator.registry.activity([a.agent_id for a in watched])
+        if not watched:
+            return
+        ids = [a.agent_id for a in watched]
+        activity = await self.coordinator.registry.activity(ids) if self.guard.stall_seconds else {}
         for verdict in self.guard.check(watched, activity):
             attempt = self.attempts.get(verdict.agent_id)
             if attempt is not None and not attempt.stopping:
