@@ -23,6 +23,7 @@ from control_room.engine import Coordinator, processes
 from control_room.engine.stall import StallGuard, Watched
 from control_room.store.watch_store import Activity
 from tests import test_claude_code
+from tests.conftest import run_cli
 from tests.engine_world import ended, engine_world, scripted, settings_with, status_is, wait_for
 from tests.fake_anthropic import Block, scripted_model, text, tool_results, tool_use
 from tests.hooks import Hook
@@ -87,6 +88,8 @@ async def test_a_stalled_task_waits_in_the_inbox_until_it_is_claimed_again(
         assert (item.id, item.task, item.agent) == (str(event.id), task.id, event.agent_id)
         assert item.summary.startswith("Sleepy: agent ") and "made no progress" in item.summary
         assert "made no progress" in failed.reason
+        shown = run_cli("inbox", data_dir=world.server.home.root).stdout
+        assert "stalled" in shown and f"control-room task show {task.id}" in shown
         await c.retry(task.id)  # the operator tries again: the next claim clears the item
         await wait_for(lambda: _claimed_twice(c, task.id), what="the second claim")
         assert await inbox_of(c, "stalled") == []
