@@ -86,6 +86,12 @@ permission_timeout_seconds = 600
 # 1 min, 2 min, ... (doubling); after max_start_failures in a row its task is BLOCKED.
 start_backoff_seconds = 30
 max_start_failures = 5
+# A running agent whose output does not grow and that makes no call (progress, heartbeat...)
+# for stall_seconds is stopped and its task released with the reason (event `stalled`, inbox,
+# notification); a pending permission request pauses the clock. One that makes the same tool
+# call with the same input max_repeats times in a row is stopped the same way. 0 turns either off.
+stall_seconds = 600
+max_repeats = 5
 
 [worktrees]
 # In a git repository each attempt works in its own worktree on the branch control-room/<task>.
@@ -114,6 +120,7 @@ spawn_priorities = ["P0", "P1"]
 approval_types = ["architecture", "strategic"]
 max_running = 3
 budget_usd = 5.0          # per task, passed to the runtime; 0 for no limit
+daily_budget_usd = 0      # past this cost of the runs started today, no agent starts until tomorrow
 # The agent type for tasks no type's capabilities match; it must be a defined type. Default:
 # development-lead with the built-in types, else the first of your own [[agent_types]].
 # default_agent = "development-lead"
@@ -185,6 +192,8 @@ class Settings:
     anthropic_model: str = "claude-sonnet-5-5"
     start_backoff_seconds: float = 30.0
     max_start_failures: int = 5
+    stall_seconds: float = 600.0
+    max_repeats: int = 5
     worktrees: bool = True
     worktree_cleanup: str = "completed"
     notify_urls: tuple[str, ...] = ()
@@ -232,6 +241,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("agents", "permission_timeout_seconds"): ("permission_timeout_seconds", (int, float)),
     ("agents", "start_backoff_seconds"): ("start_backoff_seconds", (int, float)),
     ("agents", "max_start_failures"): ("max_start_failures", int),
+    ("agents", "stall_seconds"): ("stall_seconds", (int, float)),
+    ("agents", "max_repeats"): ("max_repeats", int),
     ("worktrees", "enabled"): ("worktrees", bool),
     ("worktrees", "cleanup"): ("worktree_cleanup", str),
     ("notify", "urls"): ("notify_urls", list),
@@ -310,6 +321,10 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: agents.start_backoff_seconds", "must be from 0 to 86400 s")
     if not 1 <= settings.max_start_failures <= 1000:
         raise InvalidInput(f"{path}: agents.max_start_failures", "must be from 1 to 1000")
+    if not math.isfinite(settings.stall_seconds) or not 0 <= settings.stall_seconds <= 86_400:
+        raise InvalidInput(f"{path}: agents.stall_seconds", "must be from 0 (off) to 86400 s")
+    if not 0 <= settings.max_repeats <= 10_000:
+        raise InvalidInput(f"{path}: agents.max_repeats", "must be from 0 (off) to 10000")
     if not 1 <= settings.max_turns <= 10_000:
         raise InvalidInput(f"{path}: agents.max_turns", "must be from 1 to 10000")
     if settings.busy_timeout_ms < 0:

@@ -12,7 +12,10 @@ from control_room.domain.priority import parse_priority
 from control_room.domain.routing import DEFAULT_AGENT_TYPES, AgentType, RoutingRules
 
 RUNTIMES = ("claude-code", "anthropic", "command")
-ROUTING_KEYS = ("spawn_priorities", "approval_types", "max_running", "budget_usd", "default_agent")
+ROUTING_KEYS = (
+    "spawn_priorities", "approval_types", "max_running", "budget_usd", "daily_budget_usd",
+    "default_agent",
+)  # fmt: skip
 AGENT_KEYS = (
     "name", "runtime", "capabilities", "command", "prompt_via", "model", "max_turns", "managed",
 )  # fmt: skip
@@ -48,6 +51,7 @@ def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
             table.get("max_running", defaults.max_running), "max_running", 0, 1000
         )
         budget = check.number(table.get("budget_usd", defaults.budget_usd), "budget_usd", 0, 10_000)
+        daily = check.number(table.get("daily_budget_usd", 0), "daily_budget_usd", 0, 1_000_000)
         # Without default_agent: development-lead among the built-in types, else the first of
         # the user's own [[agent_types]].
         default_name = check.word(
@@ -68,6 +72,7 @@ def routing_rules(path: Path, table: Any, agent_tables: Any) -> RoutingRules:
         approval_types=approval,
         max_running=max_running,
         budget_usd=budget or None,
+        daily_budget_usd=daily or None,
         agent_types=agent_types,
         default_agent_type=default,
     )

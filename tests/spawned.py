@@ -7,7 +7,8 @@ without claiming; `hang` claims, reports 10% and sleeps; `orphan` works but leav
 sleeps behind; `echo` records what it was given (argv, prompt, environment names, the files in
 its working directory) in received.json in its run folder, then works; `report` writes
 stream-json usage, then hangs; `partial` claims, writes partial.txt, then exits 3; `wait` claims,
-writes work.txt, and completes once a file `go` appears in its run folder.
+writes work.txt, and completes once a file `go` appears in its run folder; `costly` writes a
+stream-json result that cost $0.50, then works.
 Working modes write work.txt (the task id) in their working directory before completing.
 """
 
@@ -67,6 +68,9 @@ def main(mode: str, run_dir: str) -> int:
             },
         ):
             print(json.dumps(event), flush=True)
+    if mode == "costly":
+        result = {"type": "result", "subtype": "success", "num_turns": 1, "total_cost_usd": 0.5}
+        print(json.dumps(result), flush=True)
     if mode in ("hang", "report"):
         time.sleep(600)
     if mode == "orphan":  # leaves a child behind in its process group, then completes

@@ -17,6 +17,8 @@ HINTS = {
     "approval": "control-room task approve {id}",
     "blocked": "control-room task retry {id}",
     "permission": "control-room permission allow {id}",
+    "stalled": "control-room task show {task}",
+    "budget": "control-room agent list",
 }
 
 
@@ -55,7 +57,8 @@ async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
             print(render.as_json([item.to_dict() for item in items]))
         elif items:
             print(inbox_table(items, time.time()))
-            hints = dict.fromkeys(HINTS[i.kind].format(id=i.id) for i in items[:1])
+            hint = HINTS.get(items[0].kind, "control-room inbox --json")
+            hints = [hint.format(id=items[0].id, task=items[0].task)]
             print(f"  (oldest first; e.g. {', '.join(hints)})")
         else:
             print("the inbox is empty: nothing waits for you")

@@ -57,6 +57,7 @@ class RoutingRules:
     approval_types: frozenset[str] = frozenset({"architecture", "strategic"})
     max_running: int = 3
     budget_usd: float | None = 5.0  # per task; passed to the runtime
+    daily_budget_usd: float | None = None  # past it (runs started today), nothing new spawns
     agent_types: tuple[AgentType, ...] = DEFAULT_AGENT_TYPES
     default_agent_type: AgentType = DEVELOPMENT_LEAD
 
@@ -77,6 +78,7 @@ class World:
     starting: frozenset[str] = field(default_factory=frozenset)  # tasks an agent was started for
     # tasks whose agent could not be started lately, with the reason: not tried again for a while
     failing: Mapping[str, str] = field(default_factory=dict)
+    over_budget: str | None = None  # why nothing may spawn today (the daily budget is spent)
 
 
 def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> RoutingDecision:
@@ -115,6 +117,8 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
         )  # fmt: skip
     # The operator's approval is the go-ahead to start an agent, whatever the priority.
     if needs_approval or task.priority in rules.spawn_priorities:
+        if world.over_budget:
+            return decision(Decision.HOLD, "daily-budget", world.over_budget)
         if world.running >= rules.max_running:
             busy = f"{world.running} of {rules.max_running} agents are running"
             return decision(Decision.HOLD, "agent-limit", f"{busy}; it spawns when one ends.")
@@ -143,7 +147,8 @@ def route_all(
     running, starting = world.running, set(world.starting)
     decisions = []
     for task in ordered:
-        made = decide(task, World(running, frozenset(starting), world.failing), rules, now)
+        now_world = World(running, frozenset(starting), world.failing, world.over_budget)
+        made = decide(task, now_world, rules, now)
         if made.decision is Decision.SPAWN:
             running += 1
             starting.add(task.id)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from control_room.domain import ControlRoomError, Decision, Event, RoutingDecision, Status, Task
 from control_room.domain.routing import RoutingRules, World, route_all
+from control_room.engine.budget import DailyBudget
 from control_room.engine.loops import Loop
 from control_room.engine.service import Coordinator
 from control_room.engine.supervisor import AgentStartError, Supervisor
@@ -36,6 +37,7 @@ FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 # Decisions that depend on the engine's state rather than the task's: looked at again when
 # that state changes.
 LIMITED, RESTING, STARTING = "agent-limit", "start-failed", "already-starting"
+BUDGET = "daily-budget"  # looked at again once the day's budget is not spent
 STOP_SECONDS = 10.0
 
 
@@ -71,6 +73,8 @@ class Assigner:
         self._failure: Exception | None = None
         self._due: set[str] = set()  # moved since they were last routed
         self.decided = 0  # tasks routed since the start, for tests and benchmarks
+        self.budget = DailyBudget(coordinator, rules.daily_budget_usd, clock)
+        self._over_budget: str | None = None
 
     def _on_events(self, events: Sequence[Event]) -> None:
         if any(e.to_status is Status.AVAILABLE or e.kind in WAKE_KINDS for e in events):
@@ -81,6 +85,7 @@ class Assigner:
         if self.supervisor.accepting:
             # Kept until routed: a pass that fails half-way leaves them for the next one.
             self._due |= await (self._catch_up() if self._after is not None else self._start())
+            self._over_budget = await self.budget.over()
             world = self._world()
             tasks = [
                 self._tasks[i] for i in self._due | self._reconsider(world) if i in self._tasks
@@ -135,7 +140,10 @@ class Assigner:
         """The supervisor's view, with the agents being started in the background."""
         world = self.supervisor.world()
         pending = [i for i in self._spawning if i not in world.starting]
-        return World(world.running + len(pending), world.starting | set(pending), world.failing)
+        return World(
+            world.running + len(pending), world.starting | set(pending), world.failing,
+            self._over_budget,
+        )  # fmt: skip
 
     def _reconsider(self, world: World) -> set[str]:
         """Held tasks whose reason may have changed."""
@@ -144,6 +152,9 @@ class Assigner:
         for task_id, made in self._waiting.items():
             if made.rule == LIMITED:
                 limited.append(task_id)
+            elif made.rule == BUDGET:
+                if world.over_budget is None:
+                    again.add(task_id)
             elif made.rule == RESTING:
                 if world.failing.get(task_id) != made.why:
                     again.add(task_id)
@@ -163,7 +174,7 @@ class Assigner:
         self.decided += len(decisions)
         news = []
         for made in decisions:
-            if made.rule in (LIMITED, RESTING, STARTING) or made.decision is Decision.SPAWN:
+            if made.rule in (LIMITED, RESTING, STARTING, BUDGET) or made.decision is Decision.SPAWN:
                 self._waiting[made.task_id] = made
             else:
                 self._waiting.pop(made.task_id, None)

@@ -107,6 +107,8 @@ class Engine:
                     settings.start_backoff_seconds, settings.max_start_failures
                 ),
                 wake=lambda: self._poke("assignment"),
+                stall_seconds=settings.stall_seconds,
+                max_repeats=settings.max_repeats,
             )
             self.assigner = Assigner(coordinator, self.supervisor, settings.routing)
             self.reconciler = Reconciler(coordinator, self.supervisor, self.workspaces)

@@ -6,7 +6,8 @@ slack://, ... any apprise URL). `loop` ("notifier") sends what is queued, severa
 as one message per URL; a URL that fails keeps its notices for the next run, and the failure
 shows as the loop's last error. Task and agent text is untrusted: control characters go and long
 text is cut. URLs hold secrets: they are never logged, and errors show them masked.
-An agent's permission request (`permission_requested`) is notified the same way.
+An agent's permission request (`permission_requested`), an agent stopped as stuck (`stalled`)
+and the daily budget spent (`daily_budget`) are notified the same way.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class _Notice:
     verb: str  # what the title says of the task
     text: str
     failed: bool = False
+    title: str = ""  # the title when sent alone, instead of "task ID VERB"
 
 
 @dataclass(slots=True)
@@ -113,9 +115,28 @@ def _permission_notice(event: Event) -> _Notice:
     return _Notice(task_id, "asks for permission", "\n".join(lines))
 
 
+def _stalled_notice(event: Event) -> _Notice:
+    task_id = clean(event.task_id or "-", 64)
+    lines = [
+        f"Task {task_id}: {clean(event.message)}.",
+        "Its task went back to the queue (an attempt counts).",
+        f"details: control-room task show {shlex.quote(task_id)}",
+    ]
+    return _Notice(task_id, "stalled", "\n".join(lines))
+
+
+def _budget_notice(event: Event) -> _Notice:
+    text = f"The daily budget is spent: {clean(event.message)}."
+    return _Notice("-", "budget", text, title="the daily budget is spent")
+
+
 def _notice(event: Event) -> _Notice | None:
     if event.kind == "permission_requested":
         return _permission_notice(event)
+    if event.kind == "stalled":
+        return _stalled_notice(event)
+    if event.kind == "daily_budget":
+        return _budget_notice(event)
     if event.to_status not in WHAT or event.to_status == event.from_status or not event.task_id:
         return None
     task_id = clean(event.task_id, 64)
@@ -193,7 +214,9 @@ class Notifier:
             self.dropped += 1
 
     def _message(self, batch: list[_Notice], dropped: int) -> tuple[str, str, NotifyType]:
-        if len(batch) == 1:
+        if len(batch) == 1 and batch[0].title:
+            title = f"{self.title_prefix}: {batch[0].title}"
+        elif len(batch) == 1:
             title = f"{self.title_prefix}: task {batch[0].task_id} {batch[0].verb}"
         else:
             title = f"{self.title_prefix}: {len(batch)} tasks need you"

@@ -43,6 +43,33 @@ def _float(value: Any) -> float | None:
     return float(value)
 
 
+class CallRepeats:
+    """The last tool call an agent made (its name and input, from the `tool_use` blocks of its
+    `assistant` events) and how many times in a row it made exactly that call."""
+
+    def __init__(self) -> None:
+        self.last = ""  # name(input as compact JSON)
+        self.count = 0
+
+    def take(self, event: dict[str, Any]) -> None:
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if not isinstance(block, dict) or block.get("type") != "tool_use":
+                continue
+            try:
+                given = json.dumps(block.get("input"), sort_keys=True, separators=(",", ":"))
+            except (TypeError, ValueError):
+                given = repr(block.get("input"))
+            call = f"{block.get('name')}({given})"
+            self.count = self.count + 1 if call == self.last else 1
+            self.last = call
+
+    def seen(self) -> tuple[str, int]:
+        """The last call, and how many times in a row it was made."""
+        return self.last, self.count
+
+
 class ReportTail:
     """Follows one growing report: the usage seen so far (assistant turns counted live; the
     result event's figures win when it arrives). Reads whole lines only: a torn last line waits
@@ -55,6 +82,7 @@ class ReportTail:
         self.cost_usd: float | None = None
         self.final: Usage | None = None
         self.denials: list[Any] = []  # Claude Code's permission_denials, from its result event
+        self.calls = CallRepeats()  # the same tool call made again and again
 
     def read(self, limit: int = CHUNK_BYTES) -> int:
         """Take in up to `limit` more bytes of complete lines; how many were taken."""
@@ -83,6 +111,7 @@ class ReportTail:
             return
         if event["type"] == "assistant":
             self.turns += 1
+            self.calls.take(event)
         elif event["type"] == "result":
             turns, cost = event.get("num_turns"), event.get("total_cost_usd")
             self.final = Usage(_int(turns), _float(cost))

@@ -24,6 +24,7 @@ from control_room.engine.managed import Managed, preflight
 from control_room.engine.prompt import build_prompt
 from control_room.engine.runtimes import Handle, Launch, Runtime
 from control_room.engine.service import Coordinator
+from control_room.engine.stall import StallGuard, Verdict, Watched
 from control_room.engine.start_failures import StartFailures
 from control_room.engine.steering import Steering
 from control_room.engine.workspaces import Workspaces
@@ -81,6 +82,8 @@ class Supervisor:
         on_exit: Callable[[Run], None] = lambda run: None,
         start_failures: StartFailures | None = None,
         wake: Callable[[], None] = lambda: None,
+        stall_seconds: float = 0.0,
+        max_repeats: int = 0,
     ) -> None:
         self.coordinator = coordinator
         self.runs_root = runs_root
@@ -98,6 +101,7 @@ class Supervisor:
         self._stopping: set[asyncio.Task[Run | None]] = set()
         coordinator.registry.listeners.append(self._on_events)
         self.steering = Steering(coordinator, self.attempts)  # the operator's messages
+        self.guard = StallGuard(stall_seconds, max_repeats)  # stuck agents (engine/stall.py)
 
     def world(self) -> World:
         """What routing needs to know: how many agents run, for which tasks, and which agent
@@ -133,6 +137,39 @@ class Supervisor:
                     await self.coordinator.run_usage(
                         attempt.run.agent_id, usage.turns, usage.cost_usd
                     )
+        if self.guard.enabled:
+            await self._stop_stuck()
+
+    async def _stop_stuck(self) -> None:
+        """Stop the agents the stall guard finds stuck: a `stalled` event, then the agent is
+        stopped and its task released with the reason (an attempt counts)."""
+        live = [a for a in self.attempts.values() if a.watcher is not None and not a.stopping]
+        watched = [
+            Watched(a.run.agent_id, a.tail.report, a.managed is not None, *a.tail.calls.seen())
+            for a in live
+        ]
+        if not watched:
+            return
+        ids = [a.agent_id for a in watched]
+        activity = await self.coordinator.registry.activity(ids) if self.guard.stall_seconds else {}
+        for verdict in self.guard.check(watched, activity):
+            attempt = self.attempts.get(verdict.agent_id)
+            if attempt is not None and not attempt.stopping:
+                await self._stalled(attempt, verdict)
+
+    async def _stalled(self, attempt: Attempt, verdict: Verdict) -> None:
+        run = attempt.run
+        self.guard.forget(run.agent_id)
+        with contextlib.suppress(ControlRoomError):
+            await self.coordinator.note(
+                "stalled", "control-room", f"agent {run.agent_id} {verdict.why}",
+                task_id=run.task_id, agent_id=run.agent_id, rule=verdict.rule,
+            )  # fmt: skip
+        job = asyncio.get_running_loop().create_task(
+            self.stop(run.agent_id, f"was stopped: it {verdict.why}", counts=True)
+        )
+        self._stopping.add(job)
+        job.add_done_callback(self._stopping.discard)
 
     def _agent_type(self, name: str | None) -> AgentType:
         for kind in self.rules.agent_types:

@@ -33,6 +33,23 @@ INBOX_SOURCES: dict[str, str] = {
         FROM permission_requests p JOIN agents a ON a.agent_id = p.agent_id
         WHERE p.status = 'PENDING' AND a.status = 'ACTIVE'
     """,
+    # an agent stopped as stalled (engine/stall.py), by its event id: shown until its task is
+    # claimed again (or stalls again: the newer one shows) or is COMPLETED or CANCELLED
+    "stalled": """
+        SELECT CAST(e.id AS TEXT) AS id, e.task_id AS task, e.agent_id AS agent,
+            t.title || ': ' || e.message AS summary, e.at AS since
+        FROM events e JOIN tasks t ON t.task_id = e.task_id
+        WHERE e.kind = 'stalled' AND t.status NOT IN ('COMPLETED', 'CANCELLED')
+            AND NOT EXISTS (SELECT 1 FROM events n WHERE n.task_id = e.task_id AND n.id > e.id
+                AND n.kind IN ('claimed', 'stalled'))
+    """,
+    # the daily budget is spent (engine/budget.py): shown for the rest of that (local) day
+    "budget": """
+        SELECT 'budget-' || json_extract(e.data, '$.day') AS id, NULL AS task, NULL AS agent,
+            e.message AS summary, e.at AS since
+        FROM events e
+        WHERE e.kind = 'daily_budget' AND json_extract(e.data, '$.day') = date('now', 'localtime')
+    """,
 }
 
 

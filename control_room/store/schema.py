@@ -255,5 +255,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_started ON runs (started_at);
     CREATE INDEX permission_requests_created ON permission_requests (created_at);
     """,
+    # version 10: what the stall guard and the daily budget read often (engine/stall.py,
+    # engine/budget.py): stalled agents and budget notices by event id (runs by start time: 9)
+    """
+    CREATE INDEX events_stalled ON events (task_id, id) WHERE kind = 'stalled';
+    CREATE INDEX events_daily_budget ON events (id) WHERE kind = 'daily_budget';
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""

@@ -34,6 +34,7 @@ from control_room.store.permission_store import PermissionStore
 from control_room.store.routing_store import RoutingStore
 from control_room.store.stats_store import StatsStore
 from control_room.store.tx import Tx
+from control_room.store.watch_store import WatchStore
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -52,7 +53,9 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites, StatsStore):
+class SqliteRegistry(
+    PermissionStore, ListingStore, RoutingStore, DeliveryWrites, StatsStore, WatchStore
+):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(
