@@ -99,7 +99,11 @@ async def test_a_missing_program_backs_off_then_blocks_the_task(
         # A start that never ran leaves nothing behind: no agent, no run, no worktree.
         assert await c.agents() == [] and await c.runs() == []
         worktrees = world.server.home.worktrees
-        assert not worktrees.exists() or list(worktrees.iterdir()) == []
+
+        async def no_worktree() -> bool:  # removed right after the failure is recorded
+            return not worktrees.exists() or list(worktrees.iterdir()) == []
+
+        await wait_for(no_worktree, within=30, what="the worktree's removal")
         # Notified like any BLOCKED task.
         await wait_for(lambda: _received(hook), within=20, what="the notice")
         (notice,) = hook.received
