@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, import_backlog, inbox, listing, render, steer
+from control_room.cli import delivery, import_backlog, inbox, listing, plan, render, steer
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
@@ -54,6 +54,8 @@ async def run(args: argparse.Namespace) -> int:
             return await events(coordinator, args)
         if args.command in ("inbox", "permission"):
             return await inbox.run(coordinator, args)
+        if args.command == "plan":
+            return await plan.run(coordinator, args, settings)
     raise AssertionError(f"unhandled command {args.command}")
 
 

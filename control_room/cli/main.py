@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__, early_stop
-from control_room.cli import delivery, import_backlog, inbox, steer
+from control_room.cli import delivery, import_backlog, inbox, plan, steer
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -149,6 +149,7 @@ def build_parser() -> Parser:
     steer.add_parser(agents, command)
 
     inbox.add_commands(sub, command)
+    plan.add_command(sub, command)
 
     events = command(sub, "events", "the event log, oldest first")
     events.add_argument("--after", type=_count, default=None, metavar="N", help="events after id N")

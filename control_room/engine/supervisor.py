@@ -135,10 +135,8 @@ class Supervisor:
                     )
 
     def _agent_type(self, name: str | None) -> AgentType:
-        for kind in self.rules.agent_types:
-            if kind.name == name:
-                return kind
-        return self.rules.default_agent_type
+        found = self.rules.agent_type_named(name) if name else None
+        return found or self.rules.default_agent_type
 
     async def spawn(self, task: Task, decision: RoutingDecision) -> Run:
         """Start an agent for `task` as `decision` says; returns its run. When it cannot start

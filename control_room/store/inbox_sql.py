@@ -33,6 +33,13 @@ INBOX_SOURCES: dict[str, str] = {
         FROM permission_requests p JOIN agents a ON a.agent_id = p.agent_id
         WHERE p.status = 'PENDING' AND a.status = 'ACTIVE'
     """,
+    # a planner's proposal (store/plan_ops.py) waiting for `control-room plan approve|reject`
+    "plan": """
+        SELECT p.plan_id AS id, p.task_id AS task, p.agent_id AS agent,
+            json_array_length(p.tasks) || ' tasks proposed: ' || t.title AS summary,
+            p.created_at AS since
+        FROM plans p JOIN tasks t ON t.task_id = p.task_id WHERE p.status = 'PENDING'
+    """,
 }
 
 

@@ -31,6 +31,7 @@ from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
+from control_room.store.plan_store import PlanStore
 from control_room.store.routing_store import RoutingStore
 from control_room.store.tx import Tx
 from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
@@ -51,7 +52,7 @@ def statements(script: str) -> list[str]:
     return found
 
 
-class SqliteRegistry(PermissionStore, ListingStore, RoutingStore, DeliveryWrites):
+class SqliteRegistry(PermissionStore, PlanStore, ListingStore, RoutingStore, DeliveryWrites):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
     def __init__(
