@@ -16,17 +16,6 @@ from control_room.domain import Agent, ControlRoomError
 from control_room.engine import Coordinator
 
 
-class ProposedTask(TypedDict, total=False):
-    title: str
-    description: str
-    priority: str
-    type: str
-    capabilities: list[str]
-    criteria: list[str]
-    checks: list[str]
-    dependencies: list[int | str]
-
-
 class Proposed(TypedDict):
     plan_id: str
     tasks: int
@@ -40,18 +29,19 @@ def add_plan_tool(
     @server.tool(
         name="proposeTasks",
         description=(
-            "Propose the tasks of your planning task for the operator to approve. Each task: "
-            "title, description, priority, type, capabilities, criteria, checks, dependencies "
-            "(indexes in this list, 0-based, or existing task ids). Hands your task in."
+            "Propose the tasks of your planning task for the operator to approve. Each task is "
+            "an object: title (required), description, priority (P0-P3), type, capabilities "
+            "(list), criteria (list), checks (list of commands), dependencies (indexes in this "
+            "list, 0-based, or existing task ids). Hands your task in."
         ),
     )
     async def propose_tasks(
-        ctx: Context, taskId: str, epoch: int, tasks: list[ProposedTask]
+        ctx: Context, taskId: str, epoch: int, tasks: list[dict[str, Any]]
     ) -> Proposed:
+        # plain objects, checked by domain/plans.py: an unknown field is refused, not dropped
         agent = await me(ctx)
-        raw: Any = tasks
         try:
-            plan = await coordinator.plans.propose(taskId, agent.id, epoch, raw)
+            plan = await coordinator.plans.propose(taskId, agent.id, epoch, tasks)
         except ControlRoomError as error:
             raise ToolError(f"proposal refused: {error.message}") from None
         return {
