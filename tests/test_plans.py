@@ -19,9 +19,14 @@ from control_room.domain.plans import parse_proposal, tree
 from control_room.domain.priority import Priority
 from control_room.domain.routing import RoutingRules, World, decide
 from control_room.engine import Coordinator
+from control_room.engine.anthropic_runtime import AnthropicRuntime
+from control_room.engine.prompt import build_prompt
+from control_room.engine.runtimes import Launch
 from control_room.server.tools import build_mcp
 from tests.conftest import coordinator_at, run_cli
+from tests.fake_anthropic import Block, scripted_model, text, tool_results, tool_use
 from tests.serving import running_server
+from tests.test_anthropic_runtime import MODEL
 
 SPEC = "# Shop\nA cart, then checkout.\n"
 GOOD: list[dict[str, Any]] = [
@@ -231,3 +236,49 @@ def test_the_cli_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     task = json.loads(run_cli("task", "show", json.loads(added.stdout)["task"], "--json",
                               data_dir=home).stdout)  # fmt: skip
     assert task["type"] == "planning" and task["status"] == "AVAILABLE"
+
+
+def anthropic_planner(body: dict[str, Any]) -> list[Block]:
+    """Claim, propose a cycle (refused), propose the good plan, stop."""
+    results = tool_results(body)
+    if not results:
+        return [tool_use("claimTask", {}, 1)]
+    claim = json.loads(results[0])
+    args = {"taskId": claim["task"]["id"], "epoch": claim["epoch"]}
+    if len(results) == 1:
+        cycle = [{"title": "a", "dependencies": [1]}, {"title": "b", "dependencies": [0]}]
+        return [tool_use("proposeTasks", args | {"tasks": cycle}, 2)]
+    if len(results) == 2:
+        return [tool_use("proposeTasks", args | {"tasks": GOOD}, 3)]
+    return [text("Proposed.")]
+
+
+async def test_the_anthropic_runtime_plans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-real")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    async with running_server(tmp_path) as server:
+        task = await server.coordinator.plans.add(SPEC, "shop.md", "planner")
+        agent, token = await server.coordinator.register_agent("planner", ["*"], "anthropic")
+        launch = Launch(
+            task_id=task.id, agent_id=agent.id, token=token, server_url=server.url,
+            prompt=build_prompt(task), run_dir=tmp_path / "runs" / task.id / "1",
+            workdir=tmp_path, wall_clock_seconds=60.0, planning=True,
+        )  # fmt: skip
+        with scripted_model(anthropic_planner) as model:
+            url = f"http://127.0.0.1:{model.server_address[1]}"
+            running = await AnthropicRuntime(MODEL, max_turns=8, base_url=url).start(launch)
+            assert await running.wait() == 0
+        assert "proposeTasks" in [t["name"] for t in model.requests[0]["tools"]]
+        assert (
+            "proposeTasks" in launch.prompt
+            and SPEC.strip()
+            in json.loads(launch.prompt.split("<<<TASK DATA\n")[1].split("\nTASK DATA>>>")[0])[
+                "description"
+            ]
+        )
+        said = tool_results(model.requests[-1])
+        assert "tasks[0].dependencies" in said[1] and "cycle" in said[1], said
+        assert (await server.coordinator.task(task.id)).status is Status.COMPLETED
+        (item,) = [i for i in await server.coordinator.permissions.inbox() if i.kind == "plan"]
+        plan = await server.coordinator.plans.get(item.id)
+        assert [t["title"] for t in plan.tasks] == ["Cart", "Checkout", "Docs"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from control_room.domain import Conflict, ControlRoomError, Event, RoutingDecision, Run, Task
+from control_room.domain.plans import PLANNING_TYPE
 from control_room.domain.routing import AgentType, RoutingRules, World
 from control_room.engine import processes, reports
 from control_room.engine.managed import Managed, preflight
@@ -163,6 +164,7 @@ class Supervisor:
                 token=token,
                 server_url=self.server_url,
                 prompt=build_prompt(task, place, managed=kind.managed),
+                planning=task.type == PLANNING_TYPE,
                 run_dir=Path(run.run_dir),
                 workdir=attempt.workdir,
                 wall_clock_seconds=self.wall_clock_seconds,

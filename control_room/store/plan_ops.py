@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from control_room.domain import Conflict, InvalidInput, NotFound, Task, TaskSpec
-from control_room.domain.plans import APPROVED, PENDING, REJECTED, Plan, specs_with_ids
+from control_room.domain.plans import (
+    APPROVED,
+    PENDING,
+    PLANNING_TYPE,
+    REJECTED,
+    Plan,
+    specs_with_ids,
+)
 from control_room.store import ops, sql
 from control_room.store.tx import Tx
 
@@ -60,6 +67,9 @@ def propose(
         for dep in task["depends_on"]:
             if tx.conn.execute(sql.TASK_EXISTS, (dep,)).fetchone() is None:
                 raise InvalidInput(f"tasks[{index}].dependencies", f"no task {dep} exists")
+    held = tx.task(task_id)
+    if held.type != PLANNING_TYPE:
+        raise Conflict(f"{task_id} is not a planning task: only a planner proposes tasks")
     earlier = tx.conn.execute("SELECT plan_id FROM plans WHERE task_id = ?", (task_id,)).fetchone()
     if earlier is not None:
         raise Conflict(f"{task_id} already proposed plan {earlier[0]}")
