@@ -83,8 +83,13 @@ def test_a_spec_becomes_a_plan_then_tasks_worked_in_order(tmp_path: Path) -> Non
         item = world.wait(plan_item, 240, "the plan in the inbox")
         assert item["task"] == planning and item["summary"].startswith("3 tasks proposed")
         assert [t["title"] for t in item["tasks"]] == [t["title"] for t in GOOD]
+
         # the malformed proposal was refused, naming the task index and the field
-        said = [r for r in tool_results(world.model.requests[-1])]
+        def answered() -> list[str] | None:  # the model hears of the plan a moment later
+            found = [tool_results(r) for r in list(world.model.requests)]
+            return next((r for r in found if len(r) >= 3), None)
+
+        said = world.wait(answered, 60, "the planner told its plan was accepted")
         assert "tasks[1].priority" in said[1] and "refused" in said[1], said
         assert item["id"] in said[2]
         done = world.status_is(planning, "COMPLETED", 60)
