@@ -20,11 +20,13 @@ from control_room.domain.priority import Priority
 from control_room.domain.routing import RoutingRules, World, decide
 from control_room.engine import Coordinator
 from control_room.engine.anthropic_runtime import AnthropicRuntime
+from control_room.engine.notify import Notifier
 from control_room.engine.prompt import build_prompt
 from control_room.engine.runtimes import Launch
 from control_room.server.tools import build_mcp
 from tests.conftest import coordinator_at, run_cli
 from tests.fake_anthropic import Block, scripted_model, text, tool_results, tool_use
+from tests.hooks import Hook
 from tests.serving import running_server
 from tests.test_anthropic_runtime import MODEL
 
@@ -282,3 +284,16 @@ async def test_the_anthropic_runtime_plans(tmp_path: Path, monkeypatch: pytest.M
         (item,) = [i for i in await server.coordinator.permissions.inbox() if i.kind == "plan"]
         plan = await server.coordinator.plans.get(item.id)
         assert [t["title"] for t in plan.tasks] == ["Cart", "Checkout", "Docs"]
+
+
+async def test_a_proposed_plan_is_notified(tmp_path: Path, hook: Hook) -> None:
+    async with coordinator_at(tmp_path / "registry.db") as coordinator:
+        notifier = Notifier([hook.url])
+        coordinator.registry.listeners.append(notifier.on_events)
+        agent, task_id, epoch = await planning(coordinator)
+        plan = await coordinator.plans.propose(task_id, agent.id, epoch, GOOD)
+        await notifier.step()
+        (sent,) = hook.received
+        assert sent["title"] == f"Control Room: task {task_id} proposed a plan"
+        assert f"control-room plan approve {plan.id}" in sent["message"]
+        assert "3 tasks proposed" in sent["message"]
