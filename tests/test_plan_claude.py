@@ -3,7 +3,8 @@ that a real `run --headless` engine spawns at once on a claude-code planner (the
 Code CLI; only the model is scripted). The planner's first proposal is refused (is_error naming
 the task index and field), its corrected one waits in the inbox as a plan; `plan approve`
 creates the tasks with their dependencies, and a scripted managed command agent works them in
-dependency order."""
+dependency order. The default planner (the anthropic runtime, spawned by the same engine)
+proposes too, and a rejected plan creates nothing."""
 
 from __future__ import annotations
 
@@ -116,3 +117,34 @@ def test_a_spec_becomes_a_plan_then_tasks_worked_in_order(tmp_path: Path) -> Non
             for line in world.ok("events", "--json", "--limit", "500").splitlines()
         ]
         assert "plan_proposed" in kinds and "plan_approved" in kinds
+
+
+def anthropic_planner(body: dict[str, Any]) -> list[Block]:
+    """The default planner (the anthropic runtime in the engine): tools without a prefix."""
+    results = tool_results(body)
+    if not results:
+        return [tool_use("claimTask", {}, 1)]
+    claim = json.loads(results[0])
+    args = {"taskId": claim["task"]["id"], "epoch": claim["epoch"], "tasks": GOOD}
+    return [tool_use("proposeTasks", args, 2)] if len(results) == 1 else [text("Proposed.")]
+
+
+def test_the_default_planner_proposes_and_a_rejection_creates_nothing(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.md"
+    spec.write_text(SPEC)
+    with real_claude_world(tmp_path, anthropic_planner) as world:
+        planning = world.ok("plan", str(spec)).strip()
+
+        def plan_item() -> dict[str, Any] | None:
+            return next((i for i in world.inbox() if i["kind"] == "plan"), None)
+
+        item = world.wait(plan_item, 120, "the plan in the inbox")
+        assert item["task"] == planning and len(item["tasks"]) == 3
+        runs = json.loads(world.ok("agent", "list", "--all", "--json"))
+        assert any(a.get("runtime") == "anthropic" for a in runs), runs
+        world.ok("plan", "reject", item["id"], "--reason", "split the API task")
+        shown = json.loads(world.ok("plan", "show", item["id"], "--json"))
+        assert (shown["status"], shown["reason"]) == ("REJECTED", "split the API task")
+        assert not [i for i in world.inbox() if i["kind"] == "plan"]
+        listed = json.loads(world.ok("task", "list", "--all", "--json"))
+        assert [t["id"] for t in listed] == [planning], "a rejected plan creates nothing"
