@@ -158,12 +158,18 @@ def _configure(home: Path, settings: dict[str, str]) -> None:
 
 
 @contextmanager
-def real_claude_world(folder: Path, script: Script, **agents: str) -> Iterator[RealWorld]:
-    """`agents`: [agents] settings to change beyond the binary's path (TOML values)."""
+def real_claude_world(
+    folder: Path, script: Script, config_tail: str = "", **agents: str
+) -> Iterator[RealWorld]:
+    """`agents`: [agents] settings to change beyond the binary's path (TOML values);
+    `config_tail`: TOML appended to the config (e.g. [[agent_types]] tables)."""
     project = make_project(folder)
     home = folder / "data"
     assert run_cli("init", data_dir=home).returncode == 0
     _configure(home, {"claude_binary": json.dumps(str(CLAUDE)), **agents})
+    if config_tail:
+        with (home / "control-room.toml").open("a") as config:
+            config.write("\n" + config_tail)
     (folder / "home").mkdir()
     with scripted_model(script) as model:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}

@@ -23,7 +23,7 @@ from tests.serving import running_server
 
 TOOLS = {
     "connectToMCP", "getAvailableTasks", "claimTask", "updateProgress", "completeTask",
-    "releaseTask", "reportBlocked", "requestPermission",
+    "releaseTask", "reportBlocked", "requestPermission", "proposeTasks",
 }  # fmt: skip
 
 

@@ -9,7 +9,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from control_room.cli import delivery, import_backlog, inbox, listing, render, stats, steer, tidy
+from control_room.cli import (
+    delivery,
+    import_backlog,
+    inbox,
+    listing,
+    plan,
+    render,
+    stats,
+    steer,
+    tidy,
+)
 from control_room.config import Home, Settings, load_settings, resolve_home
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
@@ -64,6 +74,8 @@ async def run(args: argparse.Namespace) -> int:
             return await tidy.run_prune(coordinator, home, args)
         if args.command == "stats":
             return await stats.run(coordinator, args)
+        if args.command == "plan":
+            return await plan.run(coordinator, args, settings)
     raise AssertionError(f"unhandled command {args.command}")
 
 

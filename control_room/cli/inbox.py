@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from control_room.cli import render
+from control_room.cli.plan import plan_tree
 from control_room.domain.permissions import InboxItem, PermissionRequest
+from control_room.domain.plans import Plan
 from control_room.domain.text import printable
 from control_room.engine import Coordinator
 
@@ -19,6 +21,7 @@ HINTS = {
     "permission": "control-room permission allow {id}",
     "stalled": "control-room task show {task}",
     "budget": "control-room agent list",
+    "plan": "control-room plan approve {id}",
 }
 
 
@@ -40,6 +43,11 @@ def add_commands(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> N
     deny.add_argument("--reason", default="")
 
 
+def _item(item: InboxItem, plans: dict[str, Plan]) -> dict[str, Any]:
+    shown = item.to_dict()
+    return shown | {"tasks": list(plans[item.id].tasks)} if item.id in plans else shown
+
+
 def inbox_table(items: list[InboxItem], now: float) -> str:
     rows = [
         (i.kind, i.id, i.task or "-", i.agent or "-", render.ago(i.since, now),
@@ -53,10 +61,13 @@ async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
     desk = coordinator.permissions
     if args.command == "inbox":
         items = await desk.inbox()
+        plans = {i.id: await coordinator.plans.get(i.id) for i in items if i.kind == "plan"}
         if args.json:
-            print(render.as_json([item.to_dict() for item in items]))
+            print(render.as_json([_item(item, plans) for item in items]))
         elif items:
             print(inbox_table(items, time.time()))
+            for plan_id, shown in plans.items():
+                print(f"plan {plan_id}:", *plan_tree(shown.tasks), sep="\n")
             hint = HINTS.get(items[0].kind, "control-room inbox --json")
             hints = [hint.format(id=items[0].id, task=items[0].task)]
             print(f"  (oldest first; e.g. {', '.join(hints)})")

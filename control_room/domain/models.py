@@ -59,6 +59,8 @@ class Task:
     base_commit: str | None = None
     commit_sha: str | None = None
     merged_commit: str | None = None
+    # the agent type routing spawns at once, whatever its rules (a planning task's planner)
+    agent_type: str | None = None
 
     @property
     def lease(self) -> Lease | None:

@@ -9,7 +9,7 @@ one sentence, for the routing pane and the event log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from control_room.domain.models import Decision, RoutingDecision, Task
@@ -37,6 +37,8 @@ class AgentType:
     managed: bool = False
 
 
+# `control-room plan`'s default planner: an in-process agent loop over the Messages API
+PLANNER_AGENT = AgentType("planner", "anthropic", ("planning",))
 DEVELOPMENT_LEAD = AgentType("development-lead", "claude-code", ("integration",))
 
 # The original design's capability map (determineAgentType), first match wins; development-lead
@@ -68,6 +70,11 @@ class RoutingRules:
             if any(need in kind.capabilities for need in wanted):
                 return kind
         return self.default_agent_type
+
+    def agent_type_named(self, name: str) -> AgentType | None:
+        """The configured agent type of that name, or the built-in planner."""
+        found = next((kind for kind in self.agent_types if kind.name == name), None)
+        return found or (PLANNER_AGENT if name == PLANNER_AGENT.name else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,8 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
         return decision(
             Decision.WAIT_FOR_CLAIM, "manual", "Marked manual: waits for a human-started agent."
         )
+    if task.agent_type is not None:  # pinned (a planning task): spawned at once on that type
+        return _pinned(task, world, rules, decision)
     needs_approval = task.type in rules.approval_types
     if needs_approval and not task.approved:
         return decision(
@@ -136,6 +145,21 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
         Decision.WAIT_FOR_CLAIM, "claimable",
         f"{task.priority.long_name} tasks wait for an agent to claim them.",
     )  # fmt: skip
+
+
+def _pinned(
+    task: Task, world: World, rules: RoutingRules, decision: Callable[..., RoutingDecision]
+) -> RoutingDecision:
+    agent = rules.agent_type_named(task.agent_type or "")
+    if agent is None:
+        return decision(Decision.HOLD, "unknown-agent-type", f"No agent type {task.agent_type}.")
+    if world.running >= rules.max_running:
+        busy = f"{world.running} of {rules.max_running} agents are running"
+        return decision(Decision.HOLD, "agent-limit", f"{busy}; it spawns when one ends.")
+    if task.id in world.failing:
+        return decision(Decision.HOLD, "start-failed", world.failing[task.id], agent)
+    why = f"Pinned to {agent.name}: starting it on {agent.runtime}."
+    return decision(Decision.SPAWN, "pinned", why, agent)
 
 
 def route_all(

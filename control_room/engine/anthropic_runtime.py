@@ -19,7 +19,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
-from control_room.engine.runtimes import AGENT_TOOLS, MCP_SERVER, Launch
+from control_room.engine.runtimes import AGENT_TOOLS, MCP_SERVER, PLAN_TOOL, Launch
 
 # Dollars per million tokens (input, output). Cache writes cost 1.25x input, cache reads 0.1x.
 PRICES: dict[str, tuple[float, float]] = {
@@ -138,7 +138,7 @@ class AnthropicRuntime:
             tools: list[ToolParam] = [
                 {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
                 for t in (await mcp.list_tools()).tools
-                if t.name in AGENT_TOOLS
+                if t.name in AGENT_TOOLS or (launch.planning and t.name == PLAN_TOOL)
             ]
             names = [tool["name"] for tool in tools]
             servers = [{"name": MCP_SERVER, "status": "connected"}]

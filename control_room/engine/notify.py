@@ -130,6 +130,17 @@ def _budget_notice(event: Event) -> _Notice:
     return _Notice("-", "budget", text, title="the daily budget is spent")
 
 
+def _plan_notice(event: Event) -> _Notice:
+    task_id = clean(event.task_id or "-", 64)
+    plan = shlex.quote(clean(str(event.data.get("plan", "?")), 20))
+    lines = [
+        f"Planning task {task_id}: {clean(event.message)}.",
+        f"see: control-room plan show {plan}",
+        f"approve: control-room plan approve {plan}; reject: ... plan reject {plan} --reason '...'",
+    ]
+    return _Notice(task_id, "proposed a plan", "\n".join(lines))
+
+
 def _notice(event: Event) -> _Notice | None:
     if event.kind == "permission_requested":
         return _permission_notice(event)
@@ -137,6 +148,8 @@ def _notice(event: Event) -> _Notice | None:
         return _stalled_notice(event)
     if event.kind == "daily_budget":
         return _budget_notice(event)
+    if event.kind == "plan_proposed":
+        return _plan_notice(event)
     if event.to_status not in WHAT or event.to_status == event.from_status or not event.task_id:
         return None
     task_id = clean(event.task_id, 64)

@@ -44,6 +44,15 @@ committed on the branch as well, and the next attempt continues from it.
 """
 
 
+PLANNING = """
+This is a planning task: the data below holds a spec. Change no files. Break the spec into tasks
+and call proposeTasks with taskId, epoch and tasks: a list of objects with title, description,
+priority (P0-P3), type, capabilities, criteria, checks and dependencies (indexes of earlier
+tasks in your list, 0-based, or ids of existing tasks). A refused proposal says which task and
+field to fix: fix it and call proposeTasks again. An accepted proposal hands your task in: stop.
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where a spawned attempt works: its worktree, its branch, and the commit it continues
@@ -105,5 +114,7 @@ def build_prompt(task: Task, place: Place | None = None, *, managed: bool = Fals
         "" if place is None else WORKSPACE.format(workdir=place.workdir, branch=place.branch)
     )
     template = MANAGED_INSTRUCTIONS if managed else INSTRUCTIONS
+    if task.type == "planning" and not managed:
+        template += PLANNING
     head = template.format(task_id=json.dumps(task.id), begin=BEGIN, end=END, workspace=workspace)
     return f"{head}\n{BEGIN}\n{body}\n{END}\n"

@@ -39,6 +39,7 @@ class Launch:
     workdir: Path
     wall_clock_seconds: float
     budget_usd: float | None = None
+    planning: bool = False  # a planning task: the anthropic runtime also offers PLAN_TOOL
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         """`base` without any CONTROL_ROOM_* of ours (the data directory stays unnamed), plus
@@ -204,6 +205,7 @@ class CommandRuntime:
 
 MCP_SERVER = "control-room"
 AGENT_TOOLS = ("claimTask", "updateProgress", "completeTask", "releaseTask", "reportBlocked")
+PLAN_TOOL = "proposeTasks"  # a planner's proposal (server/plan_tool.py)
 PERMISSION_TOOL = "requestPermission"  # the MCP tool Claude Code's permission prompts go to
 # Every Control Room tool, those added later included: Claude Code matches a rule naming a
 # server (mcp__<server>) against all of that server's tools (checked against the binary).

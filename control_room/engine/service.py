@@ -38,6 +38,7 @@ from control_room.engine import steering, tokens
 from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
 from control_room.engine.permissions import PermissionDesk
+from control_room.engine.plans import PlanDesk
 from control_room.store import Registry
 
 MAX_EPOCH = 2**62
@@ -56,6 +57,7 @@ class Coordinator:
         self.change_listeners: list[Callable[[], None]] = []
         registry.listeners.append(self.bus.publish)
         self.permissions = PermissionDesk(self)  # agents' permission requests, the inbox
+        self.plans = PlanDesk(self)  # plans proposed by planner agents (engine/plans.py)
 
     def registry_changed(self) -> None:
         for listener in self.change_listeners:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from control_room.domain import Conflict, ControlRoomError, Event, RoutingDecision, Run, Task
+from control_room.domain.plans import PLANNING_TYPE
 from control_room.domain.routing import AgentType, RoutingRules, World
 from control_room.engine import processes, reports
 from control_room.engine.managed import Managed, preflight
@@ -172,10 +173,8 @@ class Supervisor:
         job.add_done_callback(self._stopping.discard)
 
     def _agent_type(self, name: str | None) -> AgentType:
-        for kind in self.rules.agent_types:
-            if kind.name == name:
-                return kind
-        return self.rules.default_agent_type
+        found = self.rules.agent_type_named(name) if name else None
+        return found or self.rules.default_agent_type
 
     async def spawn(self, task: Task, decision: RoutingDecision) -> Run:
         """Start an agent for `task` as `decision` says; returns its run. When it cannot start
@@ -202,6 +201,7 @@ class Supervisor:
                 token=token,
                 server_url=self.server_url,
                 prompt=build_prompt(task, place, managed=kind.managed),
+                planning=task.type == PLANNING_TYPE,
                 run_dir=Path(run.run_dir),
                 workdir=attempt.workdir,
                 wall_clock_seconds=self.wall_clock_seconds,

@@ -358,6 +358,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         roles=("operator",), body=_object((), reason={"type": "string"}),
     ),
     Endpoint(
+        "GET", "/api/plans/{plan_id}", rest_inbox.get_plan, "A proposed plan and its tasks",
+        roles=("operator",),
+    ),
+    Endpoint(
+        "POST", "/api/plans/{plan_id}/approve", rest_inbox.approve_plan,
+        "Approve a plan: every proposed task is created at once, with its dependencies",
+        roles=("operator",), body=_object(()),
+    ),
+    Endpoint(
+        "POST", "/api/plans/{plan_id}/reject", rest_inbox.reject_plan,
+        "Reject a plan, with a reason",
+        roles=("operator",), body=_object(("reason",), reason={"type": "string"}),
+    ),
+    Endpoint(
         "GET", "/api/loops", list_loops, "The engine's loops: last run, next run, last error",
         roles=ANY,
     ),

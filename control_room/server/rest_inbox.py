@@ -39,3 +39,21 @@ async def deny_permission(call: Call) -> Body:
     request = call.request.path_params["request_id"]
     answered = await call.coordinator.permissions.answer(request, False, reason=b.get("reason", ""))
     return answered.to_dict()
+
+
+async def get_plan(call: Call) -> Body:
+    return (await call.coordinator.plans.get(call.request.path_params["plan_id"])).to_dict()
+
+
+async def approve_plan(call: Call) -> Body:
+    _fields(call.body)
+    plan, created = await call.coordinator.plans.approve(call.request.path_params["plan_id"])
+    return plan.to_dict() | {"created_tasks": [task.id for task in created]}
+
+
+async def reject_plan(call: Call) -> Body:
+    b = _fields(call.body, "reason")
+    plan = await call.coordinator.plans.reject(
+        call.request.path_params["plan_id"], b.get("reason", "")
+    )
+    return plan.to_dict()

@@ -20,6 +20,7 @@ from control_room.domain.listing import TaskFilter
 from control_room.engine import Coordinator
 from control_room.engine.validators import NO_RUNNER
 from control_room.server.permission_tool import add_permission_tool
+from control_room.server.plan_tool import add_plan_tool
 
 Identify = Callable[[Context], Awaitable[Agent | None]]
 Connect = Callable[[Context, str, list[str]], Awaitable[Agent]]
@@ -224,4 +225,5 @@ def build_mcp(
         return outcome(await run(coordinator.block(taskId, agent.id, epoch, reason)))
 
     add_permission_tool(server, coordinator, me)
+    add_plan_tool(server, coordinator, me)
     return server

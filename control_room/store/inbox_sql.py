@@ -50,6 +50,13 @@ INBOX_SOURCES: dict[str, str] = {
         FROM events e
         WHERE e.kind = 'daily_budget' AND json_extract(e.data, '$.day') = date('now', 'localtime')
     """,
+    # a planner's proposal (store/plan_ops.py) waiting for `control-room plan approve|reject`
+    "plan": """
+        SELECT p.plan_id AS id, p.task_id AS task, p.agent_id AS agent,
+            json_array_length(p.tasks) || ' tasks proposed: ' || t.title AS summary,
+            p.created_at AS since
+        FROM plans p JOIN tasks t ON t.task_id = p.task_id WHERE p.status = 'PENDING'
+    """,
 }
 
 

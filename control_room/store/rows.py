@@ -72,6 +72,7 @@ def task(row: sqlite3.Row) -> Task:
             "created_at": float(row["created_at"]),
             "updated_at": float(row["updated_at"]),
             **{name: row[name] for name in DELIVERY_COLUMNS},
+            "agent_type": row["agent_type"],
         }
     )
 

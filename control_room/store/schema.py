@@ -261,5 +261,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_stalled ON events (task_id, id) WHERE kind = 'stalled';
     CREATE INDEX events_daily_budget ON events (id) WHERE kind = 'daily_budget';
     """,
+    # version 11: plans a planner agent proposed from a spec (`control-room plan`): the tasks as
+    # JSON (domain/plans.py), PENDING until the operator approves (the ids created kept) or
+    # rejects it; and the agent type a task is pinned to (a planning task spawns on it at once)
+    """
+    CREATE TABLE plans (
+        plan_id TEXT NOT NULL PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (task_id),
+        agent_id TEXT,
+        status TEXT NOT NULL CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED')),
+        tasks TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        decided_at REAL,
+        decided_by TEXT
+    );
+    CREATE INDEX plans_pending ON plans (status, created_at);
+    ALTER TABLE tasks ADD COLUMN agent_type TEXT;
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""

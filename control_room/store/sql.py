@@ -18,7 +18,7 @@ def _task_columns(table: str) -> str:
     {table}.feedback, {table}.summary, {table}.files, {table}.hours, {table}.created_by,
     {table}.created_at, coalesce({table}.updated_at, {table}.created_at) AS updated_at,
     {table}.repository, {table}.branch, {table}.base_branch, {table}.base_commit,
-    {table}.commit_sha, {table}.merged_commit
+    {table}.commit_sha, {table}.merged_commit, {table}.agent_type
     """
 
 

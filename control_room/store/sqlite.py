@@ -31,6 +31,7 @@ from control_room.store.checks import check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
+from control_room.store.plan_store import PlanStore
 from control_room.store.routing_store import RoutingStore
 from control_room.store.stats_store import StatsStore
 from control_room.store.tx import Tx
@@ -54,7 +55,7 @@ def statements(script: str) -> list[str]:
 
 
 class SqliteRegistry(
-    PermissionStore, ListingStore, RoutingStore, DeliveryWrites, StatsStore, WatchStore
+    PermissionStore, PlanStore, ListingStore, RoutingStore, DeliveryWrites, StatsStore, WatchStore
 ):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
