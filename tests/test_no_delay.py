@@ -41,13 +41,15 @@ async def test_an_accepted_connection_has_nagle_off_on_the_standard_loop() -> No
             assert not serving.done(), "the server did not start"
             await asyncio.sleep(0.02)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
-        connections = list(server.server_state.connections)
-        assert len(connections) == 1
-        accepted = connections[0].transport.get_extra_info("socket")  # type: ignore[attr-defined]
-        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-        writer.close()
+        try:
+            writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            connections = list(server.server_state.connections)
+            assert len(connections) == 1
+            accepted = connections[0].transport.get_extra_info("socket")
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        finally:
+            writer.close()
     finally:
         server.should_exit = True
         await serving
