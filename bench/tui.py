@@ -160,7 +160,7 @@ async def main() -> None:
 
         def opener() -> contextlib.AbstractAsyncContextManager[World]:
             return open_world(home, settings, "127.0.0.1", 0, spawn=False, signals=signals,
-                              quiet=True)  # fmt: skip
+                              quiet=True, check_later=True)  # fmt: skip  # as the screen
 
         app = create_app(opener)
         started = time.perf_counter()

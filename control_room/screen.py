@@ -20,7 +20,15 @@ async def run_screen(
 
     def opener() -> contextlib.AbstractAsyncContextManager[World]:
         return open_world(
-            home, settings, host, port, spawn=True, signals=signals, project=project, quiet=True
+            home,
+            settings,
+            host,
+            port,
+            spawn=True,
+            signals=signals,
+            project=project,
+            quiet=True,
+            check_later=True,  # draw first; serve and write only once the file is checked
         )
 
     app = create_app(
@@ -31,3 +39,5 @@ async def run_screen(
         finished_rows=settings.finished_rows,
     )
     await app.run_async()
+    if app.failure is not None:  # one line from the CLI, non-zero exit
+        raise app.failure

@@ -34,7 +34,9 @@ class World:
 
     async def serve(self) -> None:
         """Run the engine's loops and the server until the server is asked to stop; then the
-        engine stops spawning and settles its agents."""
+        engine stops spawning and settles its agents. Nothing starts before the registry's
+        check at open is done (StoreError if it found the file corrupt)."""
+        await self.coordinator.registry.verified()
         async with self.engine.running():
             await self.server.serve(sockets=[self.listening])
 
@@ -53,14 +55,19 @@ async def open_world(
     signals: StopSignals,
     project: Path | None = None,
     quiet: bool = False,
+    check_later: bool = False,
 ) -> AsyncIterator[World]:
     """The world on `home`, listening on host:port (0: any free port). With `spawn`, this
-    process is the data directory's one engine that starts agents."""
+    process is the data directory's one engine that starts agents. `check_later`: the
+    registry's check at open runs while the caller reads (the screen draws); `serve` waits
+    for it."""
     logging.getLogger("mcp").setLevel(logging.WARNING)
     operator_token = home.operator_token.read_text(encoding="utf-8").strip()
     # One engine per data directory starts agents; more processes may serve beside it.
     with engine_lock(home) if spawn else contextlib.nullcontext():
-        async with open_coordinator(home, settings, check=True) as coordinator:
+        async with open_coordinator(
+            home, settings, check=True, check_later=check_later
+        ) as coordinator:
             listening = bind(host, port)
             try:
                 bound_port = listening.getsockname()[1]

@@ -47,10 +47,11 @@ async def init_home(home: Home) -> list[Path]:
 
 @asynccontextmanager
 async def open_coordinator(
-    home: Home, settings: Settings | None = None, *, check: bool = False
+    home: Home, settings: Settings | None = None, *, check: bool = False, check_later: bool = False
 ) -> AsyncIterator[Coordinator]:
     """The coordinator on an initialised data directory; closes the registry on exit.
-    `check`: refuse a corrupt registry file (for the processes that serve it)."""
+    `check`: refuse a corrupt registry file (for the processes that serve it); with
+    `check_later`, in the background: writes wait for it, `registry.verified()` tells."""
     if not home.registry.exists():
         raise StoreError(
             f"no registry at {home.root}: run `control-room init` first (or pass --data-dir)"
@@ -61,6 +62,7 @@ async def open_coordinator(
         synchronous=settings.synchronous,
         busy_timeout_ms=settings.busy_timeout_ms,
         check_seconds=settings.check_seconds if check and settings.check_seconds > 0 else None,
+        check_later=check_later,
         create=False,
     )
     if registry.checked not in (None, "ok"):

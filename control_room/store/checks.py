@@ -6,12 +6,17 @@ The check is SQLite's `PRAGMA quick_check` (every page and b-tree, not index con
 stopped after a time limit so that a very large registry still starts: measured on this
 workplace's 2-core machine, 0.8 s for an 850 MB registry in the page cache, 14 s from a cold
 disk. A check that ran out of time says so and lets the registry open.
+
+The screen checks in the background (`check_alone`, on a connection of its own) so that it can
+draw before a large registry is checked; the registry holds every write until the verdict, and
+the screen serves nothing (no HTTP, no engine) before it (docs/guarantees.md).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from control_room.domain import StoreError
@@ -33,14 +38,29 @@ def refuse_empty(path: Path) -> None:
         )
 
 
-def check_file(conn: sqlite3.Connection, path: Path, seconds: float) -> str:
+def check_alone(path: Path, seconds: float, cancelled: Callable[[], bool]) -> str:
+    """`check_file` on a read-only connection of its own (for a check in a thread beside the
+    registry's connections); `cancelled` stops it early (the registry closes)."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return check_file(conn, path, seconds, cancelled)
+    finally:
+        conn.close()
+
+
+def check_file(
+    conn: sqlite3.Connection,
+    path: Path,
+    seconds: float,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> str:
     """ "ok", or "not checked in full: ..." when time ran out; raises StoreError if corrupt."""
     deadline = time.monotonic() + seconds
     timed_out = False
 
     def stop_when_late() -> int:
         nonlocal timed_out
-        timed_out = time.monotonic() > deadline
+        timed_out = time.monotonic() > deadline or cancelled()
         return 1 if timed_out else 0
 
     conn.set_progress_handler(stop_when_late, PROGRESS_STEPS)

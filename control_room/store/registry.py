@@ -38,6 +38,7 @@ class Registry(Protocol):
     listeners: list[Listener]
 
     async def close(self) -> None: ...
+    async def verified(self) -> None: ...  # the check at open done; StoreError if corrupt
 
     # tasks
     async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]: ...

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from control_room.domain import (
     TaskSpec,
 )
 from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, run_ops, schema, sql
-from control_room.store.checks import check_file, refuse_empty
+from control_room.store.checks import check_alone, check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
@@ -68,12 +69,15 @@ class SqliteRegistry(
         clock: Callable[[], float] = time.time,
         max_batch: int = 512,
         check_seconds: float | None = None,
+        check_later: bool = False,
         create: bool = True,
     ) -> None:
         """`check_seconds`: check the file (PRAGMA quick_check) at open for up to that long,
-        refusing a corrupt one; None: no check. `create`: the caller means to create the
-        registry (it did not exist), so an empty file is one being created right now (by
-        this or a racing process); otherwise an empty file is refused."""
+        refusing a corrupt one; None: no check. `check_later`: open at once and check in the
+        background; every write waits for the verdict (`verified`), and fails if corrupt.
+        `create`: the caller means to create the registry (it did not exist), so an empty
+        file is one being created right now (by this or a racing process); otherwise an
+        empty file is refused."""
         if synchronous.upper() not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = Path(path)
@@ -83,6 +87,9 @@ class SqliteRegistry(
         self._clock = clock
         self._max_batch = max_batch
         self._check_seconds = check_seconds
+        self._check_later = check_later
+        self._verdict: asyncio.Future[str] | None = None
+        self._closing = False
         self._create = create
         self.checked: str | None = None  # what the check at open found, for the operator
         self._db: aiosqlite.Connection | None = None
@@ -128,7 +135,15 @@ class SqliteRegistry(
             self._db = await self._connect(
                 "journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON"
             )
-            if self._check_seconds is not None:
+            if self._check_seconds is not None and self._check_later:
+                limit = self._check_seconds
+                self._verdict = asyncio.ensure_future(
+                    asyncio.to_thread(check_alone, self.path, limit, lambda: self._closing)
+                )
+                current = await on_connection_thread(self._db, self._schema_version)
+                if current != len(schema.MIGRATIONS):
+                    await self.verified()  # migrating writes: only on a checked file
+            elif self._check_seconds is not None:
                 limit = self._check_seconds
                 self.checked = await on_connection_thread(
                     self._db, lambda conn: check_file(conn, self.path, limit)
@@ -166,6 +181,15 @@ class SqliteRegistry(
             )
         return int(version)
 
+    async def verified(self) -> None:
+        """Return once the check at open is done (at once without a background check);
+        raises StoreError, every time, if it found the file corrupt."""
+        if self._verdict is not None:
+            try:
+                self.checked = await asyncio.shield(self._verdict)
+            except sqlite3.Error as error:
+                raise store_error(self.path, error) from None
+
     async def close(self) -> None:
         """Commit what is queued, then close; safe to call twice or to cancel."""
         if self._closer is None:
@@ -173,6 +197,10 @@ class SqliteRegistry(
         await asyncio.shield(self._closer)
 
     async def _close(self) -> None:
+        self._closing = True  # a background check stops at its next look at the clock
+        if self._verdict is not None:
+            with contextlib.suppress(Exception):
+                await self._verdict
         try:
             if self._writer is not None:
                 await self._writer.stop()
@@ -184,6 +212,8 @@ class SqliteRegistry(
     async def _write(self, op: Callable[[Tx], T]) -> T:
         if self._writer is None or self._closer is not None:
             raise StoreError("the registry is closed")
+        if self._verdict is not None:
+            await self.verified()  # nothing is written to a file not yet checked
         result: T = await self._writer.submit(op)
         return result
 

@@ -21,6 +21,7 @@ from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable, RichLog, Static
 
+from control_room.domain import ControlRoomError
 from control_room.tui import layout, permissions
 from control_room.tui.actions import Actions
 from control_room.tui.agent_rows import AgentRows
@@ -71,6 +72,7 @@ class ControlRoomApp(Actions, Feed):
         self._keys = keys or {}
         self.opener = opener
         self.world: World | None = None
+        self.failure: ControlRoomError | None = None  # why the world stopped, for the CLI
         self._themes = themes or {}
         self._theme_name = theme_name
         self._remember_theme = remember_theme
@@ -127,6 +129,13 @@ class ControlRoomApp(Actions, Feed):
 
     @work(group="world", exit_on_error=True)
     async def run_world(self) -> None:
+        try:
+            await self._run_world()
+        except ControlRoomError as error:  # e.g. the registry's check found it corrupt
+            self.failure = error
+        self.exit(return_code=1 if self.failure else 0)
+
+    async def _run_world(self) -> None:
         async with self.opener() as world:
             self.world = world
             await self.load()
@@ -140,7 +149,6 @@ class ControlRoomApp(Actions, Feed):
                 self.workers.cancel_group(self, "report")
                 self.workers.cancel_group(self, "more")
                 await asyncio.sleep(0)
-        self.exit()
 
     def show_status(self) -> None:
         line = status_line(
