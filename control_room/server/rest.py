@@ -8,28 +8,24 @@ routes and the OpenAPI document are both built from that table. Errors are alway
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from control_room import __version__
 from control_room.domain import Claim, ControlRoomError, InvalidInput
 from control_room.engine import Coordinator
 from control_room.engine.delivery import Delivery
-from control_room.server import rest_edit, rest_inbox, rest_listing, rest_steer
+from control_room.server import rest_edit, rest_events, rest_inbox, rest_listing, rest_steer
 from control_room.server.auth import Authenticator, Caller, Role
 
 Body = dict[str, Any]
 Handler = Callable[["Call"], Awaitable[Any]]
-EVENTS_PAGE = 500
-EVENT_ID = re.compile(r"[0-9]{1,18}")  # 18 digits always fit SQLite's integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,56 +170,6 @@ async def merge(call: Call) -> Body:
         delivery = Delivery(call.coordinator, project=Path.cwd(), worktrees_root=Path.cwd())
     done = await delivery.merge(call.task_id, "operator")
     return done.task.to_dict() | {"already_merged": done.already}
-
-
-def _after(request: Request) -> int:
-    given = request.query_params.get("after", "0")
-    if not EVENT_ID.fullmatch(given):
-        raise InvalidInput("after", "must be an event id (a whole number >= 0)")
-    return int(given)
-
-
-async def events(call: Call) -> Body:
-    found = await call.coordinator.events(after=_after(call.request), limit=EVENTS_PAGE)
-    return {"events": [e.to_dict() for e in found], "more": len(found) == EVENTS_PAGE}
-
-
-async def event_stream(call: Call) -> Response:
-    """Server-sent events from the log: everything after `after`, then each new event live.
-
-    New events are noticed from the bus at once, and by re-reading the log every second, which
-    also brings in what other processes (the CLI, `control-room mcp`) wrote. The caller's token
-    is checked again each second: a revoked agent's stream ends."""
-    after = _after(call.request)
-    coordinator = call.coordinator
-    authorization = call.request.headers.get("authorization")
-
-    async def stream() -> AsyncIterator[str]:
-        last = after
-        subscription = coordinator.bus.subscribe(limit=1)
-        try:
-            while True:
-                page = await coordinator.events(after=last, limit=EVENTS_PAGE)
-                for event in page:
-                    data = json.dumps(event.to_dict())
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-                    last = event.id
-                if len(page) == EVENTS_PAGE:
-                    continue
-                try:
-                    async with asyncio.timeout(1.0):
-                        await subscription.get()
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                except Exception:  # lagged: the log has it all
-                    subscription.close()
-                    subscription = coordinator.bus.subscribe(limit=1)
-                if await call.auth.caller(authorization) is None:
-                    return
-        finally:
-            subscription.close()
-
-    return StreamingResponse(stream(), media_type="text/event-stream")
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -376,12 +322,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         roles=ANY,
     ),
     Endpoint(
-        "GET", "/api/events", events, "Events after an id, oldest first", roles=ANY,
+        "GET", "/api/events", rest_events.events, "Events after an id, oldest first", roles=ANY,
         query={"after": {"type": "integer", "minimum": 0}},
     ),
     Endpoint(
-        "GET", "/api/events/stream", event_stream, "Server-sent events, live", roles=ANY,
-        query={"after": {"type": "integer", "minimum": 0}},
+        "GET", "/api/events/stream", rest_events.event_stream, "Server-sent events, live",
+        roles=ANY, query={"after": {"type": "integer", "minimum": 0}},
     ),
 )  # fmt: skip
 

@@ -21,19 +21,19 @@ from control_room.domain import (
     Lease,
     NotFound,
     RoutingDecision,
-    Run,
     Status,
     StoreError,
     Task,
     TaskSpec,
 )
-from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, run_ops, schema, sql
+from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, schema, sql
 from control_room.store.checks import check_alone, check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
 from control_room.store.plan_store import PlanStore
 from control_room.store.routing_store import RoutingStore
+from control_room.store.run_store import RunStore
 from control_room.store.stats_store import StatsStore
 from control_room.store.tx import Tx
 from control_room.store.watch_store import WatchStore
@@ -56,7 +56,14 @@ def statements(script: str) -> list[str]:
 
 
 class SqliteRegistry(
-    PermissionStore, PlanStore, ListingStore, RoutingStore, DeliveryWrites, StatsStore, WatchStore
+    PermissionStore,
+    PlanStore,
+    ListingStore,
+    RoutingStore,
+    RunStore,
+    DeliveryWrites,
+    StatsStore,
+    WatchStore,
 ):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
@@ -319,70 +326,6 @@ class SqliteRegistry(
 
     async def record_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
         return await self._write(lambda tx: ops.record_decisions(tx, decisions))
-
-    # -- runs of the agents Control Room starts ---------------------------------------------
-
-    async def start_run(
-        self,
-        agent: Agent,
-        token_hash: str,
-        task_id: str,
-        agent_type: str,
-        run_root: str,
-        owner_pid: int,
-    ) -> Run:
-        return await self._write(
-            lambda tx: run_ops.start_run(
-                tx, agent, token_hash, task_id, agent_type, run_root, owner_pid
-            )
-        )
-
-    async def run_process(
-        self, agent_id: str, pid: int | None, identity: str | None, workdir: str
-    ) -> Run:
-        return await self._write(
-            lambda tx: run_ops.run_process(tx, agent_id, pid, identity, workdir)
-        )
-
-    async def end_run(
-        self,
-        agent_id: str,
-        exit_code: int | None,
-        outcome: str,
-        *,
-        counts: bool = True,
-        turns: int | None = None,
-        cost_usd: float | None = None,
-    ) -> Run:
-        return await self._write(
-            lambda tx: run_ops.end_run(
-                tx, agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
-            )
-        )
-
-    async def start_failed(
-        self, agent_id: str, why: str, failures: int, give_up: bool
-    ) -> Run | None:
-        return await self._write(
-            lambda tx: run_ops.start_failed(tx, agent_id, why, failures, give_up)
-        )
-
-    async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
-        await self._write(lambda tx: run_ops.run_usage(tx, agent_id, turns, cost_usd))
-
-    async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
-        await self._write(lambda tx: run_ops.note(tx, kind, actor, message, **data))
-
-    async def get_run(self, agent_id: str) -> Run:
-        found = await self._fetch(sql.GET_RUN, (agent_id,))
-        if not found:
-            raise NotFound(f"no run for agent {agent_id}")
-        return rows.run(found[0])
-
-    async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]:
-        """The live runs, or the newest `limit` runs; oldest first."""
-        query, params = (sql.LIVE_RUNS, ()) if live else (sql.RECENT_RUNS, (limit,))
-        return [rows.run(r) for r in await self._fetch(query, params)]
 
     # -- reads -----------------------------------------------------------------------------
 
