@@ -10,7 +10,7 @@ import pytest
 from textual.app import App, ComposeResult
 
 from control_room.domain import Priority, Status, Task
-from control_room.tui import dialogs
+from control_room.tui import dialogs, task_form
 from control_room.tui.app import ControlRoomApp
 from control_room.tui.panes import TaskTable
 from control_room.tui.themes import load_themes
@@ -42,7 +42,7 @@ class Harness(App[None]):
         self.theme = "control-room-dark"
         self.query_one(TaskTable).show(TASKS)
         if self.which == "new-task":
-            self.push_screen(dialogs.NewTask())
+            self.push_screen(task_form.NewTask())
         elif self.which == "help":
             self.push_screen(
                 dialogs.Help([(b.key, b.description) for b in ControlRoomApp.BINDINGS])

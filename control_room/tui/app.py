@@ -51,7 +51,10 @@ class ControlRoomApp(Actions, Feed):
         Binding("d", "diff", "Diff", id="diff", show=False),
         Binding("m", "merge", "Merge", id="merge", show=False),
         Binding("p", "permissions", "Permissions", id="permissions", show=False),
+        Binding("b", "inbox", "Inbox", id="inbox", show=False),
+        Binding("g", "go", "Start an agent now", id="go", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="clear-filter", show=False),
         Binding("t", "next_theme", "Theme", id="theme", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -147,6 +150,11 @@ class ControlRoomApp(Actions, Feed):
             self.world, self.counts, len(self.pending.requests), COUNT_CAP, self.tasks.filter
         )
         self.status.update(line)
+        self.tasks.border_subtitle = (
+            ("no task matches the filter: Escape clears it" if self.tasks.filter
+             else "no tasks yet: press n to add one")
+            if self.world is not None and self.tasks.row_count == 0 else ""
+        )  # fmt: skip
 
     # -- panes ------------------------------------------------------------------------------
 

@@ -27,7 +27,10 @@ def status_line(
         line.append(f"  filter: {filtered}", style="bold magenta")
     inbox = sum(counts.get(s, 0) for s in INBOX) + asking
     line.append("\n")
-    line.append(f"inbox {inbox}", style="bold reverse yellow" if inbox else "dim")
+    line.append(
+        f"inbox {inbox} (b)" if inbox else "inbox 0",
+        style="bold reverse yellow" if inbox else "dim",
+    )
     if asking:
         line.append(f"  permission {asking} (p)", style="bold yellow")
     for status in Status:
