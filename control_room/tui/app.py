@@ -69,8 +69,10 @@ class ControlRoomApp(Actions, Feed):
         remember_theme: Callable[[str], None] | None = None,
         keys: dict[str, str] | None = None,
         finished_rows: int = FINISHED_ROWS,
+        where: str = "",
     ) -> None:
         super().__init__()
+        self.where = where  # shown in the status line (the demo's world folder)
         self._keys = keys or {}
         self.opener = opener
         self.world: World | None = None
@@ -147,7 +149,12 @@ class ControlRoomApp(Actions, Feed):
 
     def show_status(self) -> None:
         line = status_line(
-            self.world, self.counts, len(self.pending.requests), COUNT_CAP, self.tasks.filter
+            self.world,
+            self.counts,
+            len(self.pending.requests),
+            COUNT_CAP,
+            self.tasks.filter,
+            self.where,
         )
         self.status.update(line)
         self.tasks.border_subtitle = (
@@ -198,6 +205,7 @@ def create_app(
     remember_theme: Callable[[str], None] | None = None,
     keys: dict[str, str] | None = None,
     finished_rows: int = FINISHED_ROWS,
+    where: str = "",
 ) -> ControlRoomApp:
     from control_room.tui.themes import load_themes
 
@@ -208,4 +216,5 @@ def create_app(
         remember_theme=remember_theme,
         keys=keys,
         finished_rows=finished_rows,
+        where=where,
     )
