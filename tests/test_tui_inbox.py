@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
+from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, TextArea
 
 from control_room.config import Home
@@ -104,6 +105,10 @@ async def _says(app: ControlRoomApp, text: str) -> bool:
 async def _fresh_view(app: ControlRoomApp, n: int) -> Any:
     screen = app.screen
     return screen if isinstance(screen, inbox.InboxView) and len(screen.items) == n else None
+
+
+async def _main(app: ControlRoomApp) -> bool:
+    return not isinstance(app.screen, ModalScreen)
 
 
 async def _no_inbox_view(app: ControlRoomApp) -> bool:
@@ -259,6 +264,14 @@ async def test_escape_clears_the_filter_and_an_empty_table_says_press_n(tmp_path
         shown = str(app.screen.query_one("Static").render())
         stamped = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  created", shown)
         assert stamped, shown
+        await pilot.press("escape")
+        await until(pilot, lambda: _main(app))
+        await pilot.press("question_mark")
+        help_screen = await until(pilot, lambda: _top(app, dialogs.Help))
+        keys = dict(help_screen.keys)
+        assert "[filter]" in keys["/"] and "[help]" in keys["?"], "keys as a person types them"
+        assert "[clear-filter]" in keys["escape"] and "[details]" in keys["enter"]
+        assert "[inbox]" in keys["b"] and "[go]" in keys["g"]
         await pilot.press("escape")
 
 

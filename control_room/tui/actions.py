@@ -34,6 +34,10 @@ HELP_TEXT = {
 }
 
 
+# Keys as a person writes them where Textual shows a symbol or a short form.
+WRITTEN = {"enter": "enter", "escape": "escape", "tab": "tab", "space": "space"}
+
+
 class Actions(ReportPane):
     """Mixed into ControlRoomApp."""
 
@@ -201,7 +205,8 @@ class Actions(ReportPane):
         keys = []
         for binding in self.active_key_bindings():
             what = HELP_TEXT.get(binding.id or "", binding.description)
-            keys.append((self.get_key_display(binding), f"{what}  [{binding.id}]"))
+            typed = WRITTEN.get(binding.key, self.get_key_display(binding))
+            keys.append((typed, f"{what}  [{binding.id}]"))
         self.push_screen(dialogs.Help(keys))
 
     def active_key_bindings(self) -> list[Binding]:
