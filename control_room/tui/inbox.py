@@ -127,7 +127,7 @@ class InboxView(ModalScreen[Choice | None]):
             yield self.hint
 
     def on_mount(self) -> None:
-        self.table.styles.height = min(16, len(self.items) + 2)
+        self.table.styles.height = min(16, len(self.items) + 3)  # header, border
         for label in ("KIND", "ID", "TASK", "AGENT", "SINCE", "WHAT"):
             self.table.add_column(label, key=label.lower())
         now = time.time()
