@@ -14,8 +14,14 @@ from control_room.world import World, open_world
 
 
 async def run_screen(
-    home: Home, settings: Settings, host: str, port: int, project: Path | None = None
+    home: Home,
+    settings: Settings,
+    host: str,
+    port: int,
+    project: Path | None = None,
+    where: str = "",
 ) -> None:
+    """`where`: a line for the status line (the demo names its world's folder)."""
     signals = StopSignals()
 
     def opener() -> contextlib.AbstractAsyncContextManager[World]:
@@ -37,6 +43,7 @@ async def run_screen(
         remember_theme=lambda name: remember_theme(home.config, name),
         keys=dict(settings.keys),
         finished_rows=settings.finished_rows,
+        where=where,
     )
     await app.run_async()
     if app.failure is not None:  # one line from the CLI, non-zero exit

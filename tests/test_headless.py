@@ -105,6 +105,23 @@ def test_the_headless_demo_runs_every_sample_task_to_its_end(tmp_path: Path) -> 
     assert [e["task_id"] for e in via_mcp] == ["DEMO-PLUGINS"]
 
 
+def test_the_demo_removes_its_temporary_world_unless_kept(tmp_path: Path) -> None:
+    env = os.environ | {"TMPDIR": str(tmp_path)}
+    for keep in ((), ("--keep",)):
+        demo = subprocess.run(
+            [str(SCRIPT), "demo", "--headless", "--exit-when-idle", *keep],
+            capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        worlds = list(tmp_path.glob("control-room-demo-*"))
+        if keep:
+            assert len(worlds) == 1 and (worlds[0] / "data").is_dir()
+            assert f"Kept the demo world in {worlds[0]}" in demo.stderr
+        else:
+            assert worlds == [], "the temporary world is gone"
+            assert "Removed the demo world" in demo.stderr
+
+
 def test_one_engine_per_data_directory(tmp_path: Path) -> None:
     home = tmp_path / "data"
     assert run_cli("init", data_dir=home).returncode == 0

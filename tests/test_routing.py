@@ -38,6 +38,8 @@ def task(**fields: object) -> Task:
         ),
         ({"type": "strategic", "approved": True}, Decision.SPAWN, "approved"),  # P2 too
         ({"priority": Priority.P0, "manual": True}, Decision.WAIT_FOR_CLAIM, "manual"),
+        # the operator's go (`g` on the screen): any priority spawns
+        ({"priority": Priority.P3, "approved": True}, Decision.SPAWN, "approved"),
         ({"priority": Priority.P0, "status": Status.PENDING}, Decision.HOLD, "dependencies"),
         ({"priority": Priority.P0, "status": Status.CLAIMED}, Decision.HOLD, "not-available"),
     ],
@@ -49,6 +51,12 @@ def test_the_default_rules(fields: dict[str, object], decision: Decision, rule: 
     spawning = decision is Decision.SPAWN
     assert (made.agent_type is not None, made.runtime is not None) == (spawning, spawning)
     assert made.budget_usd == (RULES.budget_usd if spawning else None)
+
+
+def test_a_go_ahead_keeps_to_the_agent_limit() -> None:
+    low = task(priority=Priority.P3, approved=True)
+    held = decide(low, World(running=RULES.max_running), RULES)
+    assert (held.decision, held.rule) == (Decision.HOLD, "agent-limit")
 
 
 def test_the_agent_limit_holds_spawns() -> None:

@@ -4,13 +4,15 @@ Compared as SVG screenshots; UPDATE_SNAPSHOTS=1 rewrites them after a deliberate
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
 
 from control_room.domain import Priority, Status, Task
-from control_room.tui import dialogs
+from control_room.domain.permissions import InboxItem
+from control_room.tui import dialogs, inbox, task_form
 from control_room.tui.app import ControlRoomApp
 from control_room.tui.panes import TaskTable
 from control_room.tui.themes import load_themes
@@ -42,14 +44,25 @@ class Harness(App[None]):
         self.theme = "control-room-dark"
         self.query_one(TaskTable).show(TASKS)
         if self.which == "new-task":
-            self.push_screen(dialogs.NewTask())
+            self.push_screen(task_form.NewTask())
+        elif self.which == "inbox":
+            now = time.time()
+            self.push_screen(
+                inbox.InboxView([
+                    InboxItem("approval", "DES-1", "DES-1", None, "Design the plugin API",
+                              now - 600),
+                    InboxItem("blocked", "OPS-1", "OPS-1", "A-2", "Rotate keys: no vault token",
+                              now - 300),
+                    InboxItem("permission", "7", "API-1", "A-1", "Bash: ls -la", now - 90),
+                ])
+            )  # fmt: skip
         elif self.which == "help":
             self.push_screen(
                 dialogs.Help([(b.key, b.description) for b in ControlRoomApp.BINDINGS])
             )  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("which", ["tasks", "new-task", "help"])
+@pytest.mark.parametrize("which", ["tasks", "new-task", "help", "inbox"])
 async def test_snapshot(which: str) -> None:
     app = Harness(which)
     async with app.run_test(size=(100, 24)) as pilot:

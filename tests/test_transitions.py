@@ -96,6 +96,7 @@ async def act(action: Action, c: Coordinator, t: Task, agent: str, clock: FakeCl
     calls: dict[Action, Callable[[], Awaitable[Any]]] = {
         Action.AWAIT_APPROVAL: lambda: c.await_approval(t.id, "why"),
         Action.APPROVE: lambda: c.approve(t.id),
+        Action.GO: lambda: c.go(t.id),
         Action.REJECT: lambda: c.reject(t.id, "no"),
         Action.CLAIM: lambda: c.claim(agent, t.id),
         Action.PROGRESS: lambda: c.progress(t.id, agent, t.epoch, 50, "half"),

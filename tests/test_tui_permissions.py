@@ -62,7 +62,7 @@ async def test_a_key_on_the_screen_allows_a_real_agents_request(
             async def shown() -> bool:
                 status = str(app.status.render())
                 title = str(app.tasks.get_cell(task.id, "title"))
-                return "inbox 1  permission 1 (p)" in status and title.startswith(
+                return "inbox 1 (b)  permission 1 (p)" in status and title.startswith(
                     "waiting for permission · Greet the world"
                 )
 

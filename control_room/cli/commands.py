@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -114,15 +115,30 @@ async def doors(args: argparse.Namespace, home: Home, settings: Settings) -> int
 
 async def demo(args: argparse.Namespace) -> int:
     """A fresh world in a temporary folder, on the screen, or headless."""
-    from control_room.demo.world import Operator, create_world, summary
-    from control_room.headless import run_headless
+    from control_room.demo.world import create_world
 
     root = getattr(args, "data_dir", None)
     home, project = await create_world(Path(root) if root else None)
+    try:
+        return await _run_demo(args, home, project)
+    finally:  # a temporary world goes with the demo, unless --keep
+        if root is None and not getattr(args, "keep", False):
+            shutil.rmtree(home.root.parent, ignore_errors=True)
+            print(f"Removed the demo world {home.root.parent} (--keep keeps it)", file=sys.stderr)
+        elif root is None:
+            print(f"Kept the demo world in {home.root.parent}", file=sys.stderr)
+
+
+async def _run_demo(args: argparse.Namespace, home: Home, project: Path) -> int:
+    from control_room.demo.world import Operator, summary
+    from control_room.headless import run_headless
+
     if not args.headless and sys.stdout.isatty():
         from control_room.screen import run_screen
 
-        await run_screen(home, load_settings(home.config), "127.0.0.1", args.port or 0, project)
+        settings = load_settings(home.config)
+        where = f"demo world {home.root.parent}"
+        await run_screen(home, settings, "127.0.0.1", args.port or 0, project, where=where)
         return 0
     print(
         f"Demo world in {home.root.parent}: 6 sample tasks, scripted local agents, no API key.\n"

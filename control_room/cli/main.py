@@ -88,6 +88,9 @@ def build_parser() -> Parser:
         "--exit-when-idle", action="store_true", help="stop once nothing is left to do"
     )
     demo.add_argument("--port", type=_port, help="port (default: any free one)")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the temporary world when the demo ends"
+    )
     command(sub, "mcp", "the MCP tools over stdio, for clients that launch their servers")
 
     task = command(sub, "task", "add, import, list, show and steer tasks")

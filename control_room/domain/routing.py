@@ -124,8 +124,9 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
             Decision.AWAIT_APPROVAL, "approval",
             f"{task.type.capitalize()} tasks wait for the operator's approval.",
         )  # fmt: skip
-    # The operator's approval is the go-ahead to start an agent, whatever the priority.
-    if needs_approval or task.priority in rules.spawn_priorities:
+    # The operator's approval (or go, `g` on the screen) starts an agent, whatever the priority.
+    go_ahead = needs_approval or task.approved
+    if go_ahead or task.priority in rules.spawn_priorities:
         if world.over_budget:
             return decision(Decision.HOLD, "daily-budget", world.over_budget)
         if world.running >= rules.max_running:
@@ -136,7 +137,7 @@ def decide(task: Task, world: World, rules: RoutingRules, now: float = 0.0) -> R
             return decision(Decision.HOLD, "start-failed", world.failing[task.id], agent)
         rule, why = (
             ("approved", f"Approved by the operator: starting {agent.name} on {agent.runtime}.")
-            if needs_approval
+            if go_ahead
             else ("auto-spawn", f"{task.priority.long_name} task: starting {agent.name} on "
                   f"{agent.runtime}.")
         )  # fmt: skip

@@ -29,6 +29,7 @@ class Action(StrEnum):
     READY = "ready"  # every dependency completed
     AWAIT_APPROVAL = "await_approval"  # routing holds the task for the operator
     APPROVE = "approve"
+    GO = "go"  # operator: start an agent for this AVAILABLE task now, whatever its priority
     REJECT = "reject"
     CLAIM = "claim"
     PROGRESS = "progress"
@@ -58,6 +59,7 @@ TRANSITIONS: Mapping[Action, Mapping[Status, tuple[Status, ...]]] = {
     Action.READY: {S.PENDING: (S.AVAILABLE,)},
     Action.AWAIT_APPROVAL: {S.AVAILABLE: (S.AWAITING_APPROVAL,)},
     Action.APPROVE: {S.AWAITING_APPROVAL: (S.AVAILABLE,), S.BLOCKED: (S.AVAILABLE,)},
+    Action.GO: {S.AVAILABLE: (S.AVAILABLE,)},
     Action.REJECT: {S.AWAITING_APPROVAL: (S.CANCELLED,), S.BLOCKED: (S.CANCELLED,)},
     Action.CLAIM: {S.AVAILABLE: (S.CLAIMED,)},
     Action.PROGRESS: {S.CLAIMED: (S.IN_PROGRESS,), S.IN_PROGRESS: (S.IN_PROGRESS,)},

@@ -170,6 +170,11 @@ class Coordinator:
     async def approve(self, task_id: str, actor: str = "operator") -> Task:
         return await self.registry.approve(check.reference(task_id, "task_id"), actor)
 
+    async def go(self, task_id: str, actor: str = "operator") -> Task:
+        """Start an agent for an AVAILABLE task now, whatever its priority (routing still
+        keeps to max_running: it starts when a place frees)."""
+        return await self.registry.go(check.reference(task_id, "task_id"), actor)
+
     async def reject(self, task_id: str, reason: str, actor: str = "operator") -> Task:
         reason = check.reason(reason)
         return await self.registry.reject(check.reference(task_id, "task_id"), reason, actor)

@@ -340,6 +340,14 @@ def approve(tx: Tx, task_id: str, actor: str) -> Task:
     )  # fmt: skip
 
 
+def go(tx: Tx, task_id: str, actor: str) -> Task:
+    """The operator's go-ahead: routing starts an agent for it (within the limits)."""
+    return _operator(
+        tx, Action.GO, task_id, "go", actor, message=f"start now, said {actor}",
+        status=Status.AVAILABLE, approved=True,
+    )  # fmt: skip
+
+
 def reject(tx: Tx, task_id: str, reason: str, actor: str) -> Task:
     return _operator(
         tx, Action.REJECT, task_id, "rejected", actor, status=Status.CANCELLED, reason=reason

@@ -302,6 +302,9 @@ class SqliteRegistry(
     async def approve(self, task_id: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.approve(tx, task_id, actor))
 
+    async def go(self, task_id: str, actor: str) -> Task:
+        return await self._write(lambda tx: ops.go(tx, task_id, actor))
+
     async def reject(self, task_id: str, reason: str, actor: str) -> Task:
         return await self._write(lambda tx: ops.reject(tx, task_id, reason, actor))
 

@@ -3,6 +3,7 @@ new task, stop an agent, permissions, filter, details, diff, merge, theme, help,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from textual.theme import Theme
 from control_room.domain import ControlRoomError, Task
 from control_room.domain.text import one_line
 from control_room.engine import Coordinator
-from control_room.tui import delivery, dialogs, permissions, steer
+from control_room.tui import delivery, dialogs, inbox, permissions, steer, task_form
 from control_room.tui.panes import plain
 from control_room.tui.report_pane import ReportPane
 
@@ -26,7 +27,15 @@ HELP_TEXT = {
     "retry": "Retry a FAILED or BLOCKED task with a fresh set of attempts",
     "ended-agents": "Show or hide the agents that ended (hidden 2 minutes after they end)",
     "filter": "Search the tasks (id, title, description; any status); empty shows all",
+    "clear-filter": "Clear the filter: show all tasks again",
+    "inbox": "The inbox: approvals, BLOCKED tasks, permission requests; a key answers each",
+    "go": "Start an agent now for the selected AVAILABLE task, whatever its priority "
+    "(within max_running: it starts when a place frees)",
 }
+
+
+# Keys as a person writes them where Textual shows a symbol or a short form.
+WRITTEN = {"enter": "enter", "escape": "escape", "tab": "tab", "space": "space"}
 
 
 class Actions(ReportPane):
@@ -68,6 +77,15 @@ class Actions(ReportPane):
             if reason:
                 await self._do(f"Rejected {task_id}", lambda c: c.reject(task_id, reason))
 
+    async def action_go(self) -> None:
+        if task_id := self._task_id():
+            await self._do(f"Starting an agent for {task_id}", lambda c: c.go(task_id))
+
+    @work(group="dialog")
+    async def action_inbox(self) -> None:
+        if self.coordinator is not None:
+            await inbox.open_inbox(self, self.coordinator)
+
     async def action_retry(self) -> None:
         if task_id := self._task_id():
             await self._do(f"Retrying {task_id}", lambda c: c.retry(task_id))
@@ -83,7 +101,7 @@ class Actions(ReportPane):
 
     @work(group="dialog")
     async def action_new_task(self) -> None:
-        raw = await self.push_screen_wait(dialogs.NewTask())
+        raw = await self.push_screen_wait(task_form.NewTask(self.tasks.tasks))
         if raw is not None:
             await self._do(f"Added {raw['title']!r}", lambda c: c.add_task(raw))
 
@@ -141,6 +159,11 @@ class Actions(ReportPane):
         if needle is not None:
             await self.refilter(needle.strip())
 
+    async def action_clear_filter(self) -> None:
+        if self.tasks.filter:
+            await self.refilter("")
+            self.notify("Filter cleared")
+
     async def action_details(self) -> None:
         task_id = self._task_id()
         if task_id is None or self.coordinator is None:
@@ -156,7 +179,8 @@ class Actions(ReportPane):
                 lines.extend(plain(line, 200) for line in value.splitlines()[:40])
         lines.append(Text("\nhistory:", style="bold"))
         for event in await self.coordinator.events(task_id=task_id, limit=200):
-            lines.append(plain(f"{event.kind:<16} by {event.actor}  {event.message}", 200))
+            at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at))
+            lines.append(plain(f"{at}  {event.kind:<16} by {event.actor}  {event.message}", 220))
         self.push_screen(dialogs.Details(lines))
 
     async def action_diff(self) -> None:
@@ -181,7 +205,8 @@ class Actions(ReportPane):
         keys = []
         for binding in self.active_key_bindings():
             what = HELP_TEXT.get(binding.id or "", binding.description)
-            keys.append((self.get_key_display(binding), f"{what}  [{binding.id}]"))
+            typed = WRITTEN.get(binding.key, self.get_key_display(binding))
+            keys.append((typed, f"{what}  [{binding.id}]"))
         self.push_screen(dialogs.Help(keys))
 
     def active_key_bindings(self) -> list[Binding]:

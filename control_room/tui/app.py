@@ -52,7 +52,10 @@ class ControlRoomApp(Actions, Feed):
         Binding("d", "diff", "Diff", id="diff", show=False),
         Binding("m", "merge", "Merge", id="merge", show=False),
         Binding("p", "permissions", "Permissions", id="permissions", show=False),
+        Binding("b", "inbox", "Inbox", id="inbox", show=False),
+        Binding("g", "go", "Start an agent now", id="go", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="clear-filter", show=False),
         Binding("t", "next_theme", "Theme", id="theme", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -67,8 +70,10 @@ class ControlRoomApp(Actions, Feed):
         remember_theme: Callable[[str], None] | None = None,
         keys: dict[str, str] | None = None,
         finished_rows: int = FINISHED_ROWS,
+        where: str = "",
     ) -> None:
         super().__init__()
+        self.where = where  # shown in the status line (the demo's world folder)
         self._keys = keys or {}
         self.opener = opener
         self.world: World | None = None
@@ -152,9 +157,19 @@ class ControlRoomApp(Actions, Feed):
 
     def show_status(self) -> None:
         line = status_line(
-            self.world, self.counts, len(self.pending.requests), COUNT_CAP, self.tasks.filter
+            self.world,
+            self.counts,
+            len(self.pending.requests),
+            COUNT_CAP,
+            self.tasks.filter,
+            self.where,
         )
         self.status.update(line)
+        self.tasks.border_subtitle = (
+            ("no task matches the filter: Escape clears it" if self.tasks.filter
+             else "no tasks yet: press n to add one")
+            if self.world is not None and self.tasks.row_count == 0 else ""
+        )  # fmt: skip
 
     # -- panes ------------------------------------------------------------------------------
 
@@ -198,6 +213,7 @@ def create_app(
     remember_theme: Callable[[str], None] | None = None,
     keys: dict[str, str] | None = None,
     finished_rows: int = FINISHED_ROWS,
+    where: str = "",
 ) -> ControlRoomApp:
     from control_room.tui.themes import load_themes
 
@@ -208,4 +224,5 @@ def create_app(
         remember_theme=remember_theme,
         keys=keys,
         finished_rows=finished_rows,
+        where=where,
     )

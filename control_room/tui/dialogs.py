@@ -1,19 +1,17 @@
-"""The screen's dialogs: confirm, a reason to reject, a new task (checked like the CLI checks
-it), details, help."""
+"""The screen's dialogs: confirm, a reason to reject, details, help (the new-task form is in
+tui/task_form.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
-
-from control_room.domain import InvalidInput, parse_task_spec
 
 CLOSE: list[BindingType] = [Binding("escape", "dismiss", "Close", id="close")]
 
@@ -69,62 +67,6 @@ class Ask(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-FIELDS = (  # (key, label, placeholder)
-    ("title", "Title", "what should be done"),
-    ("priority", "Priority", "P0, P1, P2 (default) or P3"),
-    ("type", "Type", "implementation, architecture, strategic, testing..."),
-    ("description", "Description", ""),
-    ("capabilities", "Capabilities", "comma separated, e.g. backend, api"),
-    ("checks", "Checks", "commands separated by ';', e.g. pytest -q"),
-)
-LISTS = {"capabilities": ",", "checks": ";"}
-
-
-class NewTask(ModalScreen[dict[str, Any] | None]):
-    """A task form; what it returns has passed the same checks as `control-room task add`."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="cancel-task"),
-        Binding("ctrl+s", "save", "Add", id="save-task"),
-    ]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="box wide"):
-            yield Label("New task  (Enter or Ctrl+S adds it, Escape cancels)")
-            with Grid(id="form"):
-                for key, label, hint in FIELDS:
-                    yield Label(label)
-                    yield Input(placeholder=hint, id=key)
-            yield Label("", id="problem", classes="problem")
-
-    def raw(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, _, _ in FIELDS:
-            value = self.query_one(f"#{key}", Input).value.strip()
-            if not value:
-                continue
-            if key in LISTS:
-                found[key] = [part.strip() for part in value.split(LISTS[key]) if part.strip()]
-            else:
-                found[key] = value
-        return found
-
-    def action_save(self) -> None:
-        raw = self.raw()
-        try:
-            parse_task_spec(raw)
-        except InvalidInput as error:
-            self.query_one("#problem", Label).update(Text(f"{error.field}: {error.detail}"))
-            return
-        self.dismiss(raw)
-
-    def on_input_submitted(self) -> None:
-        self.action_save()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class Details(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = CLOSE
 
@@ -150,5 +92,5 @@ class Help(ModalScreen[None]):
             text.append(f"  {key:<10}", style="bold")
             text.append(f"{what}\n")
         text.append("\nEscape closes this.", style="dim")
-        with Vertical(classes="box"):
+        with VerticalScroll(classes="box"):
             yield Static(text)

@@ -67,7 +67,9 @@ class Feed(ScreenBase):
         self.tasks.filter = needle
         self.tasks.forget()
         await self.load_more()
-        self.tasks.border_title = f"tasks · filter: {needle}  (/ to change)" if needle else "tasks"
+        self.tasks.border_title = (
+            f"tasks · filter: {needle}  (/ changes, Escape clears)" if needle else "tasks"
+        )
         self.show_status()
 
     async def show_agents(self) -> None:

@@ -80,7 +80,7 @@ class PermissionRequests(ModalScreen[Choice | None]):
             yield self.detail
 
     def on_mount(self) -> None:
-        self.table.styles.height = min(12, len(self.requests) + 2)
+        self.table.styles.height = min(13, len(self.requests) + 3)  # header, border
         for label in ("ID", "TASK", "AGENT", "REQUEST"):
             self.table.add_column(label, key=label.lower())
         for r in self.requests:

@@ -11,7 +11,12 @@ from control_room.tui.panes import INBOX
 
 
 def status_line(
-    world: World | None, counts: dict[Status, int], asking: int, cap: int, filtered: str = ""
+    world: World | None,
+    counts: dict[Status, int],
+    asking: int,
+    cap: int,
+    filtered: str = "",
+    where: str = "",
 ) -> Text:
     line = Text("Control Room", style="bold")
     if world is not None:
@@ -23,11 +28,16 @@ def status_line(
             line.append(f"✗ {', '.join(failing)}", style="bold red")
         else:
             line.append(f"● {len(loops)} ok", style="green")
+    if where:
+        line.append(f"  {where}", style="dim")
     if filtered:
         line.append(f"  filter: {filtered}", style="bold magenta")
     inbox = sum(counts.get(s, 0) for s in INBOX) + asking
     line.append("\n")
-    line.append(f"inbox {inbox}", style="bold reverse yellow" if inbox else "dim")
+    line.append(
+        f"inbox {inbox} (b)" if inbox else "inbox 0",
+        style="bold reverse yellow" if inbox else "dim",
+    )
     if asking:
         line.append(f"  permission {asking} (p)", style="bold yellow")
     for status in Status:
