@@ -127,7 +127,8 @@ class InboxView(ModalScreen[Choice | None]):
             yield self.hint
 
     def on_mount(self) -> None:
-        self.table.styles.height = min(16, len(self.items) + 3)  # header, border
+        # header, border, and a line for the horizontal scrollbar a long summary brings
+        self.table.styles.height = min(17, len(self.items) + 4)
         for label in ("KIND", "ID", "TASK", "AGENT", "SINCE", "WHAT"):
             self.table.add_column(label, key=label.lower())
         now = time.time()

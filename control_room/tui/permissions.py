@@ -80,7 +80,8 @@ class PermissionRequests(ModalScreen[Choice | None]):
             yield self.detail
 
     def on_mount(self) -> None:
-        self.table.styles.height = min(13, len(self.requests) + 3)  # header, border
+        # header, border, and a line for the horizontal scrollbar a long input brings
+        self.table.styles.height = min(14, len(self.requests) + 4)
         for label in ("ID", "TASK", "AGENT", "REQUEST"):
             self.table.add_column(label, key=label.lower())
         for r in self.requests:
