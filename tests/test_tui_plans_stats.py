@@ -96,7 +96,7 @@ def test_the_plan_tree_nests_by_dependency_and_names_other_waits() -> None:
     ])  # fmt: skip
     plan = Plan("P-1", "T-PLAN", "A-1", "PENDING", tuple(tasks))
     lines = [line.rstrip() for line in _text(plan_view.plan_tree(plan)).splitlines()]
-    assert lines[0].startswith("plan P-1: 4 tasks proposed by A-1 from T-PLAN")
+    assert lines[0] == "plan P-1: 4 tasks proposed by A-1 for T-PLAN"
     assert lines[1:] == [
         "├── #0 [P2] Schema",
         "│   └── #1 [P2] API  after #0",

@@ -23,6 +23,8 @@ from control_room.domain.stats_text import stats_text
 from control_room.engine import Coordinator
 
 REFRESH_SECONDS = 2.0
+WIDE_LINE = 66  # a figure's line longer than this goes on at "; " under its value (80x24)
+VALUE_COLUMN = 23  # where stats_text's values start
 QUIET = ("progress", "routed")  # events that change no figure (they come often)
 COUNTED = ("approval", "blocked", "permission")  # inbox kinds the status line counts already
 # (key, binding id, label, seconds; None: all history)
@@ -97,7 +99,9 @@ class StatsView(ModalScreen[None]):
         self.figures.update(self.render_figures(self.shown))
 
     def render_figures(self, stats: Stats) -> Text:
-        text = Text(stats_text(stats, None if self.window == "all" else self.window))
+        lines = stats_text(stats, None if self.window == "all" else self.window).splitlines()
+        under = "\n" + " " * VALUE_COLUMN
+        text = Text("\n".join(s.replace("; ", under) if len(s) > WIDE_LINE else s for s in lines))
         text.append("\n\nwindow  ", style="bold")
         for key, _, label, _ in WINDOWS:
             style = "bold reverse" if label == self.window else ""

@@ -37,7 +37,7 @@ def plan_tree(plan: Plan) -> RenderableType:
     """The plan's tasks as a tree (a task sits under the last proposed task it waits for)."""
     head = Text(f"plan {plan.id}", style="bold")
     head.append(f": {len(plan.tasks)} tasks proposed by {one_line(plan.agent_id or '-')}")
-    head.append(f" from {plan.task_id}; a creates them all, x rejects", style="dim")
+    head.append(f" for {plan.task_id}", style="dim")
     root = Tree(head, guide_style="dim")
     nodes: dict[int, Tree] = {}
     for depth, index in tree(plan.tasks):

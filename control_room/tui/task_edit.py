@@ -39,9 +39,7 @@ class EditTask(NewTask):
         self.editing = task
         self.save = save
         self.saved: Task | None = None
-        self.HEADING = (
-            f"Edit {task.id} · Tab, shift+Tab: next, previous · Ctrl+S saves · Escape cancels"
-        )
+        self.HEADING = f"Edit {task.id} · Tab: next field · Ctrl+S saves · Escape cancels"
 
     def on_mount(self) -> None:
         task = self.editing
