@@ -7,6 +7,7 @@ again when tasks change and not otherwise; the stats view on s, with its windows
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from rich.console import Console
@@ -279,3 +280,14 @@ async def _problem(form: Any, text: str) -> bool:
 
 async def _view_says(view: figures.StatsView, text: str) -> bool:
     return text in str(view.figures.render())
+
+
+def test_a_narrow_status_line_makes_room_for_the_figures() -> None:
+    headline = "5/6 done · auto 100% · 1st try 83% · p50 2s · $0.00"
+
+    world: Any = SimpleNamespace(url="http://127.0.0.1:3915", coordinator=SimpleNamespace(loops=[]))
+    first = status_line(world, {}, 0, 100_000, headline=headline, narrow=True).plain
+    first = first.splitlines()[0]
+    assert first == f"127.0.0.1:3915  ●  {headline}" and len(first) <= 78, first
+    wide = status_line(world, {}, 0, 100_000, headline=headline).plain.splitlines()[0]
+    assert wide.startswith("Control Room · http://") and wide.endswith(f"{headline} (s)")

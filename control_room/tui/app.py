@@ -169,6 +169,7 @@ class ControlRoomApp(Actions, Feed):
             self.where,
             self.figures.headline(),
             self.figures.waiting,
+            narrow=self.size.width < layout.WIDE,
         )
         self.status.update(line)
         self.tasks.border_subtitle = (
