@@ -14,13 +14,14 @@ from rich.console import Console
 from textual.widgets import Input, TextArea
 
 from control_room.config import Home
-from control_room.domain import Status
+from control_room.domain import Event, Status
 from control_room.domain.plans import Plan, parse_proposal
 from control_room.domain.stats import Spread, Stats
 from control_room.engine import Coordinator, init_home
 from control_room.tui import dialogs, figures, inbox, plan_view, task_edit
 from control_room.tui.app import ControlRoomApp
 from control_room.tui.status_line import status_line
+from tests.conftest import coordinator_at
 from tests.engine_world import scripted, settings_with
 from tests.test_plans import GOOD, planning
 from tests.test_tui import SIZE, _exited, _has_row, _ready, screen, select_task, until, world_on
@@ -291,3 +292,22 @@ def test_a_narrow_status_line_makes_room_for_the_figures() -> None:
     assert first == f"127.0.0.1:3915  ●  {headline}" and len(first) <= 78, first
     wide = status_line(world, {}, 0, 100_000, headline=headline).plain.splitlines()[0]
     assert wide.startswith("Control Room · http://") and wide.endswith(f"{headline} (s)")
+
+
+async def test_the_figures_are_read_when_something_changed_and_not_too_often(
+    tmp_path: Path,
+) -> None:
+    async with coordinator_at(tmp_path / "registry.db") as c:
+        header = figures.HeaderFigures()
+        assert await header.refresh(c, now=100.0) and header.headline() == "0/0 done · $0.00"
+        await c.add_task({"title": "one", "manual": True})
+        header.note(await c.events(after=0, limit=10))
+        assert not await header.refresh(c, now=101.0), "changed, but read 1 s ago"
+        assert await header.refresh(c, now=102.5) and header.headline().startswith("0/1 done")
+        assert not await header.refresh(c, now=200.0), "nothing changed: not read"
+        header.note([Event(1, 0.0, "progress", "A-1", "T-1")])
+        assert not header.stale, "progress changes no figure"
+        header.note([Event(2, 0.0, "plan_proposed", "A-1", "T-1")])
+        header.took = 1.5  # a big registry: the next read waits 30 s
+        assert not await header.refresh(c, now=110.0)
+        assert await header.refresh(c, now=133.0) and header.reads == 3
