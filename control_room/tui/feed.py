@@ -50,7 +50,6 @@ class Feed(ScreenBase):
             if event.kind == "routed":
                 self.decisions.add(event)
         await self.count(finished=False)  # the finished ones follow at once (counting)
-        await self.figures.refresh(self.coordinator)
         self.show_status()
         self.loaded_at = time.perf_counter()
         # Start-up made many objects that live as long as the screen: keep them out of the
@@ -104,12 +103,14 @@ class Feed(ScreenBase):
             await asyncio.sleep(FOLLOW_SECONDS)
 
     async def counting(self) -> None:
-        """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds."""
+        """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds;
+        the key figures when the events changed something (tui/figures.py: not here on start,
+        which stays quick on any registry, nor in `follow`, which a long read would hold up)."""
         rounds = 0
         while True:
             await self.count(finished=rounds % FINISHED_EVERY == 0)
             assert self.coordinator is not None
-            await self.figures.refresh(self.coordinator)  # when the events changed something
+            await self.figures.refresh(self.coordinator)
             self.show_status()
             await asyncio.sleep(COUNT_SECONDS)
             rounds += 1
@@ -151,7 +152,6 @@ class Feed(ScreenBase):
                 text = one_line(f"{event.message} by {event.actor} (b)")
                 self.notify(text, title="Plan", severity="warning", markup=False)
         self.figures.note(events)
-        await self.figures.refresh(self.coordinator)
         self.show_status()
 
     async def _permissions_changed(self, task_ids: set[str]) -> None:
