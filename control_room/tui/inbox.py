@@ -138,7 +138,9 @@ class InboxView(ModalScreen[Choice | None]):
 
     def on_mount(self) -> None:
         # header, border, and a line for the horizontal scrollbar a long summary brings
-        self.table.styles.height = min(17, len(self.items) + 4)
+        # (a plan's tree needs room below: then fewer rows show at once)
+        self.table.styles.height = min(8 if self.plans else 17, len(self.items) + 4)
+        self._fit_plan()
         for label in ("KIND", "ID", "TASK", "AGENT", "SINCE", "WHAT"):
             self.table.add_column(label, key=label.lower())
         now = time.time()
@@ -147,6 +149,17 @@ class InboxView(ModalScreen[Choice | None]):
             self.table.add_row(*(Text(one_line(c)[:200]) for c in cells), key=str(n))
         self.table.focus()
         self._show(0)
+
+    def on_resize(self) -> None:
+        self._fit_plan()
+
+    def _fit_plan(self) -> None:
+        """The tree takes the rest of the box (90% of the screen, less its border and padding,
+        the heading, the table, the keys and a blank line) and scrolls within it."""
+        table = self.table.styles.height
+        rows = int(table.value) if table is not None else 0
+        room = int(self.app.size.height * 0.9) - 4 - 1 - rows - 1 - 1
+        self.plan_box.styles.max_height = max(3, min(room, 20))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show(event.cursor_row)
