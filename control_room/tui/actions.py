@@ -38,7 +38,8 @@ HELP_TEXT = {
     "ended-agents": "Show or hide the agents that ended (hidden 2 minutes after they end)",
     "filter": "Search the tasks (id, title, description; any status); empty shows all",
     "clear-filter": "Clear the filter: show all tasks again",
-    "inbox": "The inbox: approvals, BLOCKED tasks, permission requests; a key answers each",
+    "inbox": "The inbox: approvals, BLOCKED tasks, permission requests, plans (as a tree); "
+    "a key answers each",
     "go": "Start an agent now for the selected AVAILABLE task, whatever its priority "
     "(within max_running: it starts when a place frees)",
     "edit-task": "Edit the selected task (not while an agent holds it): the task form, filled in",
