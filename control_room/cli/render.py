@@ -9,6 +9,7 @@ from typing import Any
 
 from control_room.domain import Agent, Event, Task
 from control_room.domain.counters import finished_at, tries
+from control_room.domain.stats_text import duration as duration  # written once, there
 from control_room.domain.text import json_text, printable
 
 # Text from agents is untrusted: domain/text.py decides what reaches the terminal raw.
@@ -30,17 +31,6 @@ def ago(at: float | None, now: float) -> str:
     if not at:
         return "never"
     return f"{duration(now - at)} ago"
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
-    return f"{seconds // 86400}d {seconds // 3600 % 24}h"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -1,5 +1,6 @@
 """What the screen's keys do (the BINDINGS live in tui/app.py): approve, reject, retry, cancel,
-new task, stop an agent, permissions, filter, details, diff, merge, theme, help, quit."""
+new task, edit a task, stop an agent, permissions, filter, details, diff, merge, stats, theme,
+help, quit."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ from textual.theme import Theme
 from control_room.domain import ControlRoomError, Task
 from control_room.domain.text import one_line
 from control_room.engine import Coordinator
-from control_room.tui import delivery, dialogs, inbox, permissions, steer, task_form
+from control_room.tui import (
+    delivery,
+    dialogs,
+    figures,
+    inbox,
+    permissions,
+    steer,
+    task_edit,
+    task_form,
+)
 from control_room.tui.panes import plain
 from control_room.tui.report_pane import ReportPane
 
@@ -28,9 +38,12 @@ HELP_TEXT = {
     "ended-agents": "Show or hide the agents that ended (hidden 2 minutes after they end)",
     "filter": "Search the tasks (id, title, description; any status); empty shows all",
     "clear-filter": "Clear the filter: show all tasks again",
-    "inbox": "The inbox: approvals, BLOCKED tasks, permission requests; a key answers each",
+    "inbox": "The inbox: approvals, BLOCKED tasks, permission requests, plans (as a tree); "
+    "a key answers each",
     "go": "Start an agent now for the selected AVAILABLE task, whatever its priority "
     "(within max_running: it starts when a place frees)",
+    "edit-task": "Edit the selected task (not while an agent holds it): the task form, filled in",
+    "stats": "The figures of control-room stats: tasks, auto share, first tries, times, cost",
 }
 
 
@@ -104,6 +117,18 @@ class Actions(ReportPane):
         raw = await self.push_screen_wait(task_form.NewTask(self.tasks.tasks))
         if raw is not None:
             await self._do(f"Added {raw['title']!r}", lambda c: c.add_task(raw))
+
+    @work(group="dialog")
+    async def action_edit_task(self) -> None:
+        if (task_id := self._task_id()) and self.coordinator is not None:
+            saved = await task_edit.edit(self, self.coordinator, task_id, self.tasks.tasks)
+            if saved is not None:
+                self.tasks.show([saved])
+                self.notify(f"Edited {saved.id}", markup=False)
+
+    def action_stats(self) -> None:
+        if self.coordinator is not None:
+            self.push_screen(figures.StatsView(self.coordinator.stats))
 
     @work(group="dialog")
     async def action_kill_agent(self) -> None:

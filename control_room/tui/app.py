@@ -27,6 +27,7 @@ from control_room.tui.actions import Actions
 from control_room.tui.agent_rows import AgentRows
 from control_room.tui.base import World, WorldOpener
 from control_room.tui.feed import COUNT_CAP, Feed
+from control_room.tui.figures import HeaderFigures
 from control_room.tui.panes import AgentTable, DecisionTable, TaskTable
 from control_room.tui.status_line import status_line
 from control_room.tui.task_rows import FINISHED_ROWS, TaskRows
@@ -44,6 +45,7 @@ class ControlRoomApp(Actions, Feed):
         Binding("x", "reject", "Reject", id="reject"),
         Binding("enter", "details", "Details", id="details", show=False),
         Binding("n", "new_task", "New", id="new-task"),
+        Binding("E", "edit_task", "Edit", id="edit-task", show=False),
         Binding("r", "retry", "Retry", id="retry"),
         Binding("c", "cancel_task", "Cancel", id="cancel-task"),
         Binding("k", "kill_agent", "Stop agent", id="kill-agent"),
@@ -54,6 +56,7 @@ class ControlRoomApp(Actions, Feed):
         Binding("p", "permissions", "Permissions", id="permissions", show=False),
         Binding("b", "inbox", "Inbox", id="inbox", show=False),
         Binding("g", "go", "Start an agent now", id="go", show=False),
+        Binding("s", "stats", "Stats", id="stats", show=False),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("escape", "clear_filter", "Clear filter", id="clear-filter", show=False),
         Binding("t", "next_theme", "Theme", id="theme", show=False),
@@ -95,6 +98,7 @@ class ControlRoomApp(Actions, Feed):
         self.report = RichLog(id="report", max_lines=2000, wrap=True, markup=False, min_width=1)
         self.status = Static("Control Room · starting…", id="status")
         self.pending = permissions.PendingPermissions()
+        self.figures = HeaderFigures()  # the key figures on top (tui/figures.py)
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -163,6 +167,9 @@ class ControlRoomApp(Actions, Feed):
             COUNT_CAP,
             self.tasks.filter,
             self.where,
+            self.figures.headline(),
+            self.figures.waiting,
+            narrow=self.size.width < layout.WIDE,
         )
         self.status.update(line)
         self.tasks.border_subtitle = (

@@ -14,6 +14,7 @@ from control_room.domain.listing import TaskFilter
 from control_room.domain.text import one_line
 from control_room.tui.agent_rows import AgentRows
 from control_room.tui.base import ScreenBase
+from control_room.tui.figures import HeaderFigures
 from control_room.tui.task_rows import TaskRows
 
 FOLLOW_SECONDS = 0.1  # how often the event log is read: changes show within 200 ms
@@ -35,6 +36,7 @@ class Feed(ScreenBase):
     agent_rows: AgentRows
     counts: dict[Status, int]
     _counted_at: float
+    figures: HeaderFigures
 
     async def load(self) -> None:
         """The first page of each pane, drawn at once; the rest comes as the operator scrolls."""
@@ -101,10 +103,14 @@ class Feed(ScreenBase):
             await asyncio.sleep(FOLLOW_SECONDS)
 
     async def counting(self) -> None:
-        """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds."""
+        """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds;
+        the key figures when the events changed something (tui/figures.py: not here on start,
+        which stays quick on any registry, nor in `follow`, which a long read would hold up)."""
         rounds = 0
         while True:
             await self.count(finished=rounds % FINISHED_EVERY == 0)
+            assert self.coordinator is not None
+            await self.figures.refresh(self.coordinator)
             self.show_status()
             await asyncio.sleep(COUNT_SECONDS)
             rounds += 1
@@ -141,6 +147,11 @@ class Feed(ScreenBase):
         for event in events:
             if event.kind == "routed":
                 self.decisions.add(event)
+            elif event.kind == "plan_proposed":
+                self.bell()
+                text = one_line(f"{event.message} by {event.actor} (b)")
+                self.notify(text, title="Plan", severity="warning", markup=False)
+        self.figures.note(events)
         self.show_status()
 
     async def _permissions_changed(self, task_ids: set[str]) -> None:

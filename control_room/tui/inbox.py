@@ -1,8 +1,9 @@
 """The inbox view (key `b`): everything that waits for the operator in one list, oldest first
-(approvals, BLOCKED tasks, agents' permission requests: the coordinator's inbox query), and the
-keys that answer the selected item. `a` says yes (approve, unblock, allow once), `x` says no
-(reject, deny: a reason is asked), `w` allows a permission for the rest of its task, `r` retries
-a BLOCKED task. A new kind of item is one more entry in ANSWERS; a kind without one is listed
+(approvals, BLOCKED tasks, agents' permission requests, planners' plans: the coordinator's inbox
+query), and the keys that answer the selected item. `a` says yes (approve, unblock, allow once,
+create a plan's tasks), `x` says no (reject, deny: a reason is asked), `w` allows a permission
+for the rest of its task, `r` retries a BLOCKED task. A selected plan shows its tasks as a tree
+(tui/plan_view.py). A new kind of item is one more entry in ANSWERS; a kind without one is listed
 (answer it elsewhere)."""
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from control_room.domain import ControlRoomError
 from control_room.domain.permissions import InboxItem
+from control_room.domain.plans import Plan
 from control_room.domain.text import one_line
 from control_room.engine import Coordinator
-from control_room.tui import permissions
+from control_room.tui import permissions, plan_view
 from control_room.tui.dialogs import Ask
 
 Do = Callable[[Coordinator, InboxItem, str], Awaitable[str]]  # (coordinator, item, reason)
@@ -79,6 +81,10 @@ ANSWERS: dict[str, dict[str, Answer]] = {
         "w": Answer("allow always for the task", _permission("always")),
         "x": Answer("deny", _permission("deny"), "Why deny it? (the agent is told)"),
     },
+    "plan": {
+        "a": Answer("approve: create every task of the plan", plan_view.approve),
+        "x": Answer("reject the plan", plan_view.reject, "Why reject plan {id}?"),
+    },
 }
 
 
@@ -114,21 +120,27 @@ class InboxView(ModalScreen[Choice | None]):
         Binding("escape", "dismiss", "Close", id="inbox-close"),
     ]
 
-    def __init__(self, items: Sequence[InboxItem]) -> None:
+    def __init__(self, items: Sequence[InboxItem], plans: dict[str, Plan] | None = None) -> None:
         super().__init__(classes="dialog")
         self.items = list(items)
+        self.plans = plans or {}  # the plan items' plans, by id
         self.table: DataTable[Text] = DataTable(cursor_type="row", id="inbox-table")
         self.hint = Static("", id="inbox-keys")
+        self.plan = Static("", id="inbox-plan-tree")
+        self.plan_box = VerticalScroll(self.plan, id="inbox-plan")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="box wide"):
             yield Label(f"Inbox: {len(self.items)} waiting for you, oldest first.  Escape: close")
             yield self.table
             yield self.hint
+            yield self.plan_box
 
     def on_mount(self) -> None:
         # header, border, and a line for the horizontal scrollbar a long summary brings
-        self.table.styles.height = min(17, len(self.items) + 4)
+        # (a plan's tree needs room below: then fewer rows show at once)
+        self.table.styles.height = min(8 if self.plans else 17, len(self.items) + 4)
+        self._fit_plan()
         for label in ("KIND", "ID", "TASK", "AGENT", "SINCE", "WHAT"):
             self.table.add_column(label, key=label.lower())
         now = time.time()
@@ -138,12 +150,27 @@ class InboxView(ModalScreen[Choice | None]):
         self.table.focus()
         self._show(0)
 
+    def on_resize(self) -> None:
+        self._fit_plan()
+
+    def _fit_plan(self) -> None:
+        """The tree takes the rest of the box (90% of the screen, less its border and padding,
+        the heading, the table, the keys and a blank line) and scrolls within it."""
+        table = self.table.styles.height
+        rows = int(table.value) if table is not None else 0
+        room = int(self.app.size.height * 0.9) - 4 - 1 - rows - 1 - 1
+        self.plan_box.styles.max_height = max(3, min(room, 20))
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show(event.cursor_row)
 
     def _show(self, row: int) -> None:
         if 0 <= row < len(self.items):
             self.hint.update(Text(keys_for(self.items[row].kind)))
+            plan = self.plans.get(self.items[row].id) if self.items[row].kind == "plan" else None
+            self.plan_box.display = plan is not None
+            if plan is not None:
+                self.plan.update(plan_view.plan_tree(plan))
 
     def action_choose(self, key: str) -> None:
         row = self.table.cursor_row
@@ -162,7 +189,8 @@ async def answer(app: App[None], coordinator: Coordinator, choice: Choice) -> st
     chosen = ANSWERS[item.kind][key]
     reason = ""
     if chosen.reason:
-        given = await app.push_screen_wait(Ask(chosen.reason.format(task=item.task or item.id)))
+        question = chosen.reason.format(task=item.task or item.id, id=item.id)
+        given = await app.push_screen_wait(Ask(question))
         if given is None:
             return None
         reason = given
@@ -179,7 +207,8 @@ async def open_inbox(app: App[None], coordinator: Coordinator) -> None:
         if not items:
             app.notify("The inbox is empty: nothing waits for you.")
             return
-        choice = await app.push_screen_wait(InboxView(items))
+        plans = {i.id: await coordinator.plans.get(i.id) for i in items if i.kind == "plan"}
+        choice = await app.push_screen_wait(InboxView(items, plans))
         if choice is None:
             return
         said = await answer(app, coordinator, choice)

@@ -15,7 +15,10 @@ from textual.widgets._footer import FooterKey
 WIDE = 100  # columns from which the panes sit side by side
 ALWAYS = ("help", "quit")  # the footer's hints that never go
 # The rest of the footer's hints, most wanted first (the others are in help).
-FOOTER = ("approve", "reject", "new-task", "filter", "kill-agent", "cancel-task", "retry")
+FOOTER = (
+    "approve", "reject", "new-task", "filter", "kill-agent", "cancel-task", "retry", "stats",
+    "edit-task",
+)  # fmt: skip
 
 
 def hint_width(binding: Binding, key_display: str) -> int:

@@ -64,13 +64,15 @@ class NewTask(ModalScreen[dict[str, Any] | None]):
         Binding("ctrl+s", "save", "Add", id="save-task"),
     ]
 
+    HEADING = "New task · Tab, shift+Tab: next, previous · Ctrl+S adds · Escape cancels"
+
     def __init__(self, known_ids: Iterable[str] = ()) -> None:
         super().__init__(classes="dialog")
         self.known_ids = list(known_ids)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="box wide tall"):
-            yield Label("New task · Tab, shift+Tab: next, previous · Ctrl+S adds · Escape cancels")
+            yield Label(Text(self.HEADING))
             with Vertical(id="form"):
                 for key, label, hint in FIELDS:
                     with Horizontal(classes="field"):
@@ -121,7 +123,7 @@ class NewTask(ModalScreen[dict[str, Any] | None]):
                 found[key] = value.strip()
         return found
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         raw = self.raw()
         try:
             parse_task_spec(raw)
@@ -133,8 +135,8 @@ class NewTask(ModalScreen[dict[str, Any] | None]):
             return
         self.dismiss(raw)
 
-    def on_input_submitted(self) -> None:
-        self.action_save()
+    async def on_input_submitted(self) -> None:
+        await self.action_save()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
