@@ -59,6 +59,7 @@ class Subscription:
         self._overflow = False  # candidates dropped during a read
         self._wake = asyncio.Event()
         self._ready: list[Event] = []  # for get(): the rest of the last batch
+        self.reads = 0  # pages read from the log (behind, or other processes wrote)
         self.closed = False
 
     # -- the feed's side -------------------------------------------------------------------
@@ -105,6 +106,9 @@ class Subscription:
 
     async def batch(self) -> list[Event]:
         """The next events (at least one), oldest first; [] once closed."""
+        if self._ready and not self.closed:  # what get() has not handed out yet
+            found, self._ready = self._ready, []
+            return found
         while not self.closed:
             if not self._stale and self._buffer:
                 found, self._buffer = self._buffer, []
@@ -122,6 +126,7 @@ class Subscription:
 
     async def _read(self) -> list[Event]:
         outside, self._overflow = self._outside, False
+        self.reads += 1
         page = await self._feed.read(self.delivered, PAGE)
         if self.closed:
             return []
