@@ -157,3 +157,59 @@ async def test_a_watch_hears_other_processes_once_the_registry_follows_them(
         await until(lambda: [e.actor for e in heard] == ["elsewhere"])
         await coordinator.add_task({"title": "here"})
         assert [e.actor for e in heard] == ["elsewhere", "operator"]
+
+
+async def test_subscribers_at_any_pace_get_the_log_while_two_registries_interleave(
+    tmp_path: Path,
+) -> None:
+    """Gaps (the other registry's events between ours), overflows and reads overlapping
+    commits, all at once: each subscriber still gets exactly the log."""
+    path = tmp_path / "registry.db"
+    async with coordinator_at(path) as here, coordinator_at(path) as there:
+        start = await here.last_event_id()
+        here.feed.watch_outside()
+        paces = [(2, 0.0), (5, 0.003), (50, 0.001), (10_000, 0.0), (10_000, 0.01)]
+        subscriptions = [here.feed.subscribe(limit=limit) for limit, _ in paces]
+        watched: list[Event] = []
+        here.feed.watch(watched.extend)
+        got: list[list[Event]] = [[] for _ in paces]
+
+        async def read(index: int, pause: float) -> None:
+            while not got[index] or got[index][-1].kind != "the_end":
+                got[index] += await subscriptions[index].batch()
+                await asyncio.sleep(pause)
+
+        async def write(coordinator: Coordinator, actor: str) -> None:
+            for round_ in range(15):
+                await asyncio.gather(
+                    *(coordinator.add_task({"title": f"{actor} {round_}.{i}"}, actor=actor)
+                      for i in range(1 + round_ % 7))
+                )  # fmt: skip
+
+        readers = [asyncio.create_task(read(i, pause)) for i, (_, pause) in enumerate(paces)]
+        await asyncio.gather(write(here, "here"), write(there, "there"))
+        await there.note("the_end", "there", "the last event")
+        async with asyncio.timeout(30):
+            await asyncio.gather(*readers)
+        logged = await here.events(after=start, limit=10_000)
+        await until(lambda: len(watched) == len(logged))
+    assert len(logged) == 2 * sum(1 + r % 7 for r in range(15)) + 1
+    for index, received in enumerate(got):
+        assert received == logged, f"subscriber {index} (limit, pause {paces[index]})"
+    assert watched == logged
+
+
+async def test_a_subscriber_from_far_back_reads_the_log_page_by_page(
+    coordinator: Coordinator,
+) -> None:
+    await coordinator.add_tasks([{"title": f"t{i}"} for i in range(2500)])
+    logged = await coordinator.events(after=0, limit=10_000)
+    with coordinator.feed.subscribe(after=0) as subscription:
+        got: list[Event] = []
+        async with asyncio.timeout(30):
+            while len(got) < len(logged):
+                got += await subscription.batch()
+        assert got == logged
+        assert subscription.reads >= 3, "1000 events a page"
+        await coordinator.cancel(logged[0].task_id or "")
+        assert (await subscription.get()).kind == "cancelled"

@@ -81,15 +81,15 @@ class Subscription:
             self._overflow = True
         elif not self._stale:
             self._buffer = list(events) if len(events) <= self._limit else []  # a gap
-        elif self._buffer and events[0].id == self._buffer[-1].id + 1:
-            if len(self._buffer) + len(events) <= self._limit:
+        else:  # reading the log: keep a run of what commits meanwhile, to go on from after it
+            after_run = bool(self._buffer) and events[0].id == self._buffer[-1].id + 1
+            if after_run and len(self._buffer) + len(events) <= self._limit:
                 self._buffer.extend(events)
+            elif len(events) <= self._limit:
+                self._buffer = list(events)  # a gap before them is noticed after the read
             else:
                 self._buffer.clear()
                 self._overflow = True
-        else:
-            self._buffer = list(events) if len(events) <= self._limit else []
-            self._overflow = True
         self._stale = True
         self._wake.set()
         return False
@@ -249,6 +249,7 @@ class ChangeFeed:
         self.head = head  # the newest event id known to be committed
         self._subscriptions: set[Subscription] = set()
         self._outside: asyncio.Task[None] | None = None
+        self._watches: list[Watch] = []  # at close: their tasks to wait for
         self.closed = False
 
     def subscribe(self, after: int | None = None, *, limit: int = BUFFER) -> Subscription:
@@ -293,21 +294,26 @@ class ChangeFeed:
             )
 
     async def _follow_outside(self) -> None:
-        async for _ in self._source.outside_changes():
+        while True:
             try:
-                latest = await self._source.last_event_id()
-            except ControlRoomError as error:
-                log.warning("reading the event log: %s", error.message)
-                continue
-            self.head = max(self.head, latest)
-            for subscription in tuple(self._subscriptions):
-                subscription._outside_changed(latest)
+                async for _ in self._source.outside_changes():
+                    latest = await self._source.last_event_id()
+                    self.head = max(self.head, latest)
+                    for subscription in tuple(self._subscriptions):
+                        subscription._outside_changed(latest)
+            except Exception as error:  # a read failed, or the notifications stopped
+                text = error.message if isinstance(error, ControlRoomError) else repr(error)
+                log.warning("following other processes' writes: %s", text)
+            await asyncio.sleep(RETRY_SECONDS)
 
     async def close(self) -> None:
         """End every subscription (their iterations end) and stop following."""
         self.closed = True
+        self._watches = [s for s in self._subscriptions if isinstance(s, Watch)]
         for subscription in tuple(self._subscriptions):
             subscription.close()
-        if self._outside is not None:
-            self._outside.cancel()
-            await asyncio.gather(self._outside, return_exceptions=True)
+        jobs = [self._outside] if self._outside is not None else []
+        jobs += [s._pump for s in self._watches if s._pump is not None]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
