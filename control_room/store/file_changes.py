@@ -17,7 +17,7 @@ LOOK_SECONDS = 1.0  # a look at the log this often anyway, for anything a notifi
 
 
 class RegistryWatcher:
-    def __init__(self, registry: Path, on_change: Callable[[], None]) -> None:
+    def __init__(self, registry: Path, on_change: Callable[[], None] = lambda: None) -> None:
         self.registry = registry
         self.on_change = on_change
         self._names = {registry.name, f"{registry.name}-wal"}

@@ -167,7 +167,7 @@ class SqliteRegistry(
 
     def outside_changes(self) -> AsyncIterator[None]:
         """The feed's wake-up for other processes' writes: the file's change notifications."""
-        return RegistryWatcher(self.path, lambda: None).changes(every=LOOK_SECONDS)
+        return RegistryWatcher(self.path).changes(every=LOOK_SECONDS)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Bring the schema to the newest version, all in one transaction (or nothing)."""
