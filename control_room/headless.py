@@ -20,7 +20,6 @@ from control_room.config import Home, Settings
 from control_room.domain import ControlRoomError, Event
 from control_room.domain.text import json_text
 from control_room.engine import Coordinator
-from control_room.engine.changes import RegistryWatcher
 from control_room.engine.engine import Engine
 from control_room.headless_log import plain_stderr, status_line
 from control_room.server.run import StopSignals, tune_gc
@@ -37,49 +36,33 @@ def log_line(event: Event) -> str:
 
 
 class EventPrinter:
-    """Every committed event as one JSON line, in id order, whoever wrote it: this process
-    (told at once by the registry), another process (the CLI, a second server, a sqlite3
-    shell: noticed by the registry file's change notifications) or anything a notification
-    missed (a look every `poll` seconds). The lines come from the registry's log itself."""
+    """Every committed event as one JSON line, in id order, whoever wrote it: this process or
+    another (the CLI, a second server, a sqlite3 shell), as the registry's change feed carries
+    them. The lines come from the registry's log itself."""
 
-    def __init__(
-        self, coordinator: Coordinator, registry_file: Path, out: TextIO, poll: float = 1.0
-    ) -> None:
-        self.coordinator, self.registry_file, self.out, self.poll = (
-            coordinator, registry_file, out, poll,
-        )  # fmt: skip
+    def __init__(self, coordinator: Coordinator, out: TextIO) -> None:
+        self.coordinator, self.out = coordinator, out
         self.last = 0
-        self._changed = asyncio.Event()
 
     async def start(self) -> None:
         """From now on: every event committed after this call is printed."""
-        self.last = await self.coordinator.registry.last_event_id()
+        self.last = await self.coordinator.last_event_id()
+
+    def _print(self, batch: list[Event]) -> None:
+        for event in batch:
+            print(log_line(event), file=self.out)
+        self.out.flush()
+        self.last = batch[-1].id
 
     async def drain(self) -> None:
         """Print what was committed since the last line printed."""
         while batch := await self.coordinator.events(after=self.last, limit=1000):
-            for event in batch:
-                print(log_line(event), file=self.out)
-            self.out.flush()
-            self.last = batch[-1].id
-
-    def _wake(self, *_: object) -> None:
-        self._changed.set()
+            self._print(batch)
 
     async def run(self) -> None:
-        self.coordinator.registry.listeners.append(self._wake)
-        watcher = asyncio.create_task(RegistryWatcher(self.registry_file, self._wake).run())
-        try:
-            while True:
-                self._changed.clear()
-                await self.drain()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll):
-                        await self._changed.wait()
-        finally:
-            self.coordinator.registry.listeners.remove(self._wake)
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+        with self.coordinator.feed.subscribe(self.last) as subscription:
+            async for batch in subscription.batches():
+                self._print(batch)
 
 
 async def run_headless(
@@ -115,7 +98,7 @@ async def _run(
     async with opened as world:
         plain_stderr()  # after the app: the MCP server installs a Rich handler of its own
         helpers = []
-        printer = EventPrinter(world.coordinator, home.registry, out) if log_events else None
+        printer = EventPrinter(world.coordinator, out) if log_events else None
         if printer is not None:
             await printer.start()
             helpers.append(asyncio.create_task(printer.run()))

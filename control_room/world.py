@@ -36,7 +36,7 @@ class World:
         """Run the engine's loops and the server until the server is asked to stop; then the
         engine stops spawning and settles its agents. Nothing starts before the registry's
         check at open is done (StoreError if it found the file corrupt)."""
-        await self.coordinator.registry.verified()
+        await self.coordinator.verified()
         async with self.engine.running():
             await self.server.serve(sockets=[self.listening])
 

@@ -8,7 +8,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from control_room.engine.changes import RegistryWatcher
+from control_room.store.file_changes import RegistryWatcher
 from tests.conftest import coordinator_at
 from tests.test_registry import SEED_INSERT
 

@@ -43,7 +43,7 @@ async def test_each_kind_is_sent_with_its_reason_and_command(
     coordinator: Coordinator, new_agent: Any, hook: Hook
 ) -> None:
     notifier = Notifier([hook.url])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     design = await coordinator.add_task({"title": "design", "type": "architecture"})
     await coordinator.await_approval(design.id, "architecture work waits for the operator")
     await notifier.step()
@@ -80,7 +80,7 @@ async def test_several_waiting_go_as_one_message(
     coordinator: Coordinator, new_agent: Any, hook: Hook
 ) -> None:
     notifier = Notifier([hook.url], title_prefix="Lab")
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     ids = await needs_a_person(coordinator, new_agent)
     await notifier.step()
     (sent,) = hook.received
@@ -95,7 +95,7 @@ async def test_other_events_send_nothing(
     design = await coordinator.add_task({"title": "design", "type": "architecture"})
     await coordinator.await_approval(design.id, "why")  # before the notifier listens
     notifier = Notifier([hook.url])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     await coordinator.approve(design.id)
     task = await coordinator.add_task({"title": "plain"})
     agent = await new_agent()
@@ -115,7 +115,7 @@ async def test_a_failing_server_keeps_notices_until_it_recovers(
     coordinator: Coordinator, new_agent: Any, hook: Hook
 ) -> None:
     notifier = Notifier([hook.url])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     hook.status = 500
     design = await coordinator.add_task({"title": "design", "type": "architecture"})
     await coordinator.await_approval(design.id, "why")
@@ -149,7 +149,7 @@ async def test_untrusted_text_is_cleaned_and_cut(
     coordinator: Coordinator, new_agent: Any, hook: Hook
 ) -> None:
     notifier = Notifier([hook.url])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     task = await coordinator.add_task({"title": "evil"})
     agent = await new_agent()
     claim = await coordinator.claim(agent, task.id)
@@ -183,7 +183,7 @@ def test_unusable_urls_are_refused_with_secrets_masked(caplog: pytest.LogCapture
 
 async def test_without_urls_nothing_happens(coordinator: Coordinator) -> None:
     notifier = Notifier([])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     design = await coordinator.add_task({"title": "design", "type": "architecture"})
     await coordinator.await_approval(design.id, "why")
     await notifier.step()
@@ -195,7 +195,7 @@ async def test_the_loop_sends_on_its_own_and_shows_failures_masked(
 ) -> None:
     url = hook.url.replace("json://", "json://user:s3cret@")
     notifier = Notifier([url])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     running = asyncio.create_task(notifier.loop.run())
     try:
         await until(lambda: notifier.loop.runs >= 1)  # first run: nothing queued

@@ -202,7 +202,7 @@ async def test_a_permission_request_is_notified_like_an_approval(
     coordinator: Coordinator, new_agent: Any, hook: Hook
 ) -> None:
     notifier = Notifier([hook.url])
-    coordinator.registry.listeners.append(notifier.on_events)
+    coordinator.feed.watch(notifier.on_events)
     task = await coordinator.add_task({"title": "deploy"})
     agent = await new_agent("asker")
     await coordinator.claim(agent, task.id)

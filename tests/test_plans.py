@@ -289,7 +289,7 @@ async def test_the_anthropic_runtime_plans(tmp_path: Path, monkeypatch: pytest.M
 async def test_a_proposed_plan_is_notified(tmp_path: Path, hook: Hook) -> None:
     async with coordinator_at(tmp_path / "registry.db") as coordinator:
         notifier = Notifier([hook.url])
-        coordinator.registry.listeners.append(notifier.on_events)
+        coordinator.feed.watch(notifier.on_events)
         agent, task_id, epoch = await planning(coordinator)
         plan = await coordinator.plans.propose(task_id, agent.id, epoch, GOOD)
         await notifier.step()

@@ -176,7 +176,7 @@ async def test_decisions_are_stored_and_published_only_when_they_change(
 ) -> None:
     urgent = await coordinator.add_task({"title": "urgent", "priority": "P0"})
     later = await coordinator.add_task({"title": "later", "priority": "P3"})
-    subscription = coordinator.bus.subscribe()
+    subscription = coordinator.feed.subscribe()
     first = route_all([urgent, later], World(), RULES, now=clock.now)
     stored = await coordinator.record_decisions(first)
     assert [d.decision for d in stored] == [Decision.SPAWN, Decision.WAIT_FOR_CLAIM]

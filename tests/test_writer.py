@@ -63,7 +63,7 @@ async def test_a_write_cancelled_mid_batch_still_reaches_the_log_and_the_bus(
 ) -> None:
     agent = await new_agent()
     task = await coordinator.add_task({"title": "wanted"})
-    subscription = coordinator.bus.subscribe()
+    subscription = coordinator.feed.subscribe()
     with write_lock(registry.path):
         claim = asyncio.create_task(coordinator.claim(agent, task.id))
         await until(lambda: bool(registry._writer._in_flight))  # type: ignore[union-attr]

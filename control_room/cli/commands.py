@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import sys
 import time
@@ -22,12 +21,10 @@ from control_room.cli import (
     tidy,
 )
 from control_room.config import Home, Settings, load_settings, resolve_home
-from control_room.domain import InvalidInput, Status
+from control_room.domain import Event, InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
 from control_room.engine.validators import NO_RUNNER, checks_have_a_runner
 from control_room.private import make_private, private_umask
-
-FOLLOW_POLL_SECONDS = 0.25
 
 
 def _home(args: argparse.Namespace) -> Home:
@@ -290,13 +287,18 @@ async def events(coordinator: Coordinator, args: argparse.Namespace) -> int:
         batch = await coordinator.events(after=args.after, limit=args.limit, task_id=args.task)
     else:
         batch = await coordinator.recent_events(args.limit, task_id=args.task)
-    last = batch[-1].id if batch else (args.after or await coordinator.registry.last_event_id())
-    while True:
-        for event in batch:
-            line = render.json_line(event.to_dict()) if args.json else render.event_line(event)
-            print(line, flush=args.follow)
-            last = event.id
-        if not args.follow:
-            return 0
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        batch = await coordinator.events(after=last, limit=1000, task_id=args.task)
+    last = batch[-1].id if batch else (args.after or await coordinator.last_event_id())
+    show(batch, args)
+    if not args.follow:
+        return 0
+    # Then every event committed from here on, by any process, as the change feed carries it.
+    with coordinator.feed.subscribe(last) as subscription:
+        async for found in subscription.batches():
+            show([e for e in found if args.task is None or e.task_id == args.task], args)
+    return 0
+
+
+def show(events: list[Event], args: argparse.Namespace) -> None:
+    for event in events:
+        line = render.json_line(event.to_dict()) if args.json else render.event_line(event)
+        print(line, flush=args.follow)

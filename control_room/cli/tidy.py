@@ -17,7 +17,7 @@ from typing import Any
 from control_room.config import Home
 from control_room.domain import InvalidInput
 from control_room.engine import Coordinator
-from control_room.engine.prune import PruneReport, prune
+from control_room.engine.prune import PruneReport
 from control_room.store.backup import backup
 
 LISTS = (
@@ -110,8 +110,8 @@ def size(count: int) -> str:
 
 
 async def run_prune(coordinator: Coordinator, home: Home, args: argparse.Namespace) -> int:
-    report = await prune(
-        coordinator.registry, home.runs, home.worktrees, args.older_than, dry_run=args.dry_run
+    report = await coordinator.prune(
+        home.runs, home.worktrees, args.older_than, dry_run=args.dry_run
     )
     print(prune_summary(report, args.dry_run))
     return 0

@@ -95,7 +95,7 @@ class Operator:
                 pending = True
             elif task.status not in FINAL:
                 pending = True
-        running = engine.supervisor is not None and engine.supervisor.attempts
+        running = engine.running_agents() > 0
         return self.exit_when_idle and not pending and not running
 
 

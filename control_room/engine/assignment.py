@@ -64,7 +64,7 @@ class Assigner:
         self.rules = rules
         self.clock = clock
         self.loop = Loop("assignment", self.TICK_SECONDS, self.step)
-        coordinator.registry.listeners.append(self._on_events)
+        self.watch = coordinator.feed.watch(self._on_events)  # every process's commits
         self._after: int | None = None  # the last event id looked at; None: not started
         self._tasks: dict[str, Task] = {}  # the AVAILABLE tasks, as last read
         self._stored: dict[str, RoutingDecision] = {}  # each open task's last stored decision

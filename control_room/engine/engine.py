@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from control_room.config import Home, Settings
@@ -19,7 +19,6 @@ from control_room.domain.routing import AgentType
 from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
-from control_room.engine.changes import RegistryWatcher
 from control_room.engine.delivery import Delivery
 from control_room.engine.loops import Loop
 from control_room.engine.notify import Notifier
@@ -80,14 +79,9 @@ class Engine:
             on_passed=self.delivery.merge_on_checks, after_checks=self.workspaces.checked,
         )  # fmt: skip
         self.notifier = Notifier(settings.notify_urls)
-        # Notices come from this process's commits at once, and from other processes' (the CLI,
-        # `control-room mcp`) when the notifier runs after the registry file changed.
-        self._checked: int | None = None
-        self._seen: set[int] = set()
-        if settings.notify_urls:
-            coordinator.registry.listeners.append(self._notice)
-            notify = self.notifier.step
-            self.notifier.loop.step = lambda: self._catch_up(notify)
+        # Notices come from every process's commits (the CLI, `control-room mcp`), each once.
+        feed = coordinator.feed
+        self.watches = [feed.watch(self.notifier.on_events)] if settings.notify_urls else []
         reaper = Loop("lease-reaper", REAPER_SECONDS, coordinator.expire_leases)
         self.supervisor: Supervisor | None = None
         self.assigner: Assigner | None = None
@@ -116,10 +110,12 @@ class Engine:
             self.loops = [self.assigner.loop, self.reconciler.loop, reports, *self.loops]
         for loop in self.loops:
             loop.on_error = self._loop_failed
-        coordinator.registry.listeners.append(self._on_events)
-        # Writes by other processes (the CLI, `control-room mcp`, a sqlite3 shell) wake the
-        # loops that react to them, within the watcher's debounce.
-        self.watcher = RegistryWatcher(home.registry, self._registry_changed)
+        self.watches.append(feed.watch(self._on_events))
+        for part in (self.validation, self.assigner, self.supervisor):
+            if part is not None:
+                self.watches.append(part.watch)
+        if self.supervisor is not None:
+            self.watches.append(self.supervisor.steering.watch)
 
     def _poke(self, name: str) -> None:
         for loop in self.loops:
@@ -130,30 +126,6 @@ class Engine:
         # A verdict may free a worktree its checks were using: the reconciler collects it.
         if any(e.kind in ("checks_passed", "checks_failed") for e in events):
             self._poke("reconciler")
-
-    def _registry_changed(self) -> None:
-        self.coordinator.registry_changed()
-        self.coordinator.permissions.wake()  # an answer from another process (the CLI)
-        if self.supervisor is not None:
-            self.supervisor.steering.wake()  # a message to an agent, from the CLI
-        self._poke("assignment")
-        self._poke("validation")
-        self._poke("notifier")
-
-    def _notice(self, events: Sequence[Event]) -> None:
-        self._seen.update(e.id for e in events)
-        self.notifier.on_events(events)
-
-    async def _catch_up(self, then: Callable[[], Awaitable[None]]) -> None:
-        """Hand the notifier the events other processes committed since the last look."""
-        if self._checked is None:
-            self._checked = await self.coordinator.registry.last_event_id()
-        for event in await self.coordinator.events(after=self._checked, limit=10_000):
-            if event.id not in self._seen:
-                self.notifier.on_events([event])
-            self._checked = event.id
-        self._seen = {i for i in self._seen if i > self._checked}
-        await then()
 
     async def _loop_failed(self, name: str, error: str) -> None:
         await self.coordinator.note("loop_failed", name, f"{name} loop failed: {error}")
@@ -168,7 +140,9 @@ class Engine:
                 await self.reconciler.step()
         self.coordinator.loops += self.loops
         jobs = [asyncio.create_task(loop.run(), name=loop.name) for loop in self.loops]
-        jobs.append(asyncio.create_task(self.watcher.run(), name="registry-watcher"))
+        # Writes by other processes (the CLI, `control-room mcp`, a sqlite3 shell) reach the
+        # feed's watchers too: the registry follows them from now on.
+        self.coordinator.feed.watch_outside()
         try:
             with validators.engine_validates(self.home):  # `control-room mcp` stands back
                 yield self
@@ -192,3 +166,17 @@ class Engine:
         for loop in self.loops:
             with contextlib.suppress(ValueError):
                 self.coordinator.loops.remove(loop)
+        for watch in self.watches:  # this engine's parts stop following the feed
+            watch.close()
+
+    def running_agents(self) -> int:
+        """How many agents this engine runs now."""
+        return len(self.supervisor.attempts) if self.supervisor is not None else 0
+
+    async def stop_agent(self, agent_id: str, why: str) -> bool:
+        """Stop an agent this engine runs (its task goes back to the queue); False when it
+        runs no such agent."""
+        if self.supervisor is None or agent_id not in self.supervisor.attempts:
+            return False
+        await self.supervisor.stop(agent_id, why)
+        return True

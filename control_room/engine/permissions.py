@@ -3,7 +3,7 @@
 Claude Code sends every tool use no rule allows to Control Room's `requestPermission` MCP tool
 (`--permission-prompt-tool`). `PermissionDesk.ask` stores the request (it shows in the inbox and
 is notified), then waits for the operator's answer, written by this process or another one
-(the CLI): it wakes on this process's events, on the engine's registry watcher (`wake`), and
+(the CLI): it wakes on the answer's event in the registry's change feed (from any process), and
 re-reads the request every half second in any case. While it waits, the task's lease is renewed.
 No answer within the configured time: the request is denied, and the agent is told why.
 
@@ -64,7 +64,7 @@ class PermissionDesk:
         self.coordinator = coordinator
         self.timeout_seconds = DEFAULT_TIMEOUT_SECONDS
         self._waiting: set[asyncio.Event] = set()
-        coordinator.registry.listeners.append(self._on_events)
+        self.watch = coordinator.feed.watch(self._on_events)  # every process's commits
 
     def _on_events(self, events: Sequence[Event]) -> None:
         if any(e.kind in ANSWERS for e in events):

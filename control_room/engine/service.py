@@ -1,8 +1,8 @@
 """The coordination service: the one set of operations every front end calls.
 
-It validates what callers send (domain rules) and applies it through the registry, which hands
-every committed event to the bus in commit order. The CLI, the server, the loops and the screen
-all go through here, so they share exactly the same semantics.
+It validates what callers send (domain rules) and applies it through the registry, whose change
+feed carries every committed event in commit order (`coordinator.feed`). The CLI, the server,
+the loops and the screen all go through here, so they share exactly the same semantics.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.domain.stats import Stats
 from control_room.engine import steering, tokens
-from control_room.engine.bus import EventBus
+from control_room.engine.front_door import FrontDoor
 from control_room.engine.loops import Loop
 from control_room.engine.permissions import PermissionDesk
 from control_room.engine.plans import PlanDesk
@@ -44,24 +44,13 @@ from control_room.store import Registry
 MAX_EPOCH = 2**62
 
 
-class Coordinator:
-    def __init__(
-        self, registry: Registry, *, bus: EventBus | None = None, lease_seconds: float = 300.0
-    ) -> None:
+class Coordinator(FrontDoor):
+    def __init__(self, registry: Registry, *, lease_seconds: float = 300.0) -> None:
         self.registry = registry
-        self.bus = bus or EventBus()
         self.lease_seconds = lease_seconds
         self.loops: list[Loop] = []  # the loops running in this process, for observers
-        # Called when the registry changed, whichever process wrote it (the engine's
-        # RegistryWatcher calls `registry_changed`), e.g. to forget cached tokens.
-        self.change_listeners: list[Callable[[], None]] = []
-        registry.listeners.append(self.bus.publish)
         self.permissions = PermissionDesk(self)  # agents' permission requests, the inbox
         self.plans = PlanDesk(self)  # plans proposed by planner agents (engine/plans.py)
-
-    def registry_changed(self) -> None:
-        for listener in self.change_listeners:
-            listener()
 
     # -- tasks -----------------------------------------------------------------------------
 

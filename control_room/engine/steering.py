@@ -2,8 +2,8 @@
 
 Whoever asks (the CLI in another process, the screen, REST) records a `said` event through the
 registry: the message is untrusted data in the event's message, the agent and its task named.
-The engine that runs the agent hears it (its own commits through the registry's listeners,
-other processes' through the registry watcher), sends it to the agent's open input and writes
+The engine that runs the agent hears it through the registry's change feed (every process's
+commits), sends it to the agent's open input and writes
 it into the agent's report, where the report pane shows it. What cannot take a message is
 refused before anything is recorded: a runtime without streaming input, an agent that has
 ended, an agent Control Room did not start.
@@ -91,7 +91,7 @@ class Steering:
         self._seen: dict[str, int] = {}  # agent id -> the last event id looked at
         self._again = False
         self._job: asyncio.Task[None] | None = None
-        coordinator.registry.listeners.append(self._on_events)
+        self.watch = coordinator.feed.watch(self._on_events)  # every process's commits
 
     def _on_events(self, events: Sequence[Event]) -> None:
         if any(e.kind == SAID for e in events):

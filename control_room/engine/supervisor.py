@@ -100,7 +100,7 @@ class Supervisor:
         self.start_failures = start_failures or StartFailures()
         self.wake = wake  # asks for another assignment pass (a resting task may start again)
         self._stopping: set[asyncio.Task[Run | None]] = set()
-        coordinator.registry.listeners.append(self._on_events)
+        self.watch = coordinator.feed.watch(self._on_events)  # every process's commits
         self.steering = Steering(coordinator, self.attempts)  # the operator's messages
         self.guard = StallGuard(stall_seconds, max_repeats)  # stuck agents (engine/stall.py)
 

@@ -92,7 +92,7 @@ class ValidationRunner:
         self.after_checks = after_checks  # before the verdict: what the checks left is kept
         self.loop = Loop("validation", self.TICK_SECONDS, self.step)
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
-        coordinator.registry.listeners.append(self._on_events)
+        self.watch = coordinator.feed.watch(self._on_events)  # every process's commits
 
     def _on_events(self, events: Sequence[Event]) -> None:
         if any(e.to_status is Status.VALIDATING for e in events):

@@ -28,9 +28,9 @@ class Caller:
 
 class Authenticator:
     """Recognises tokens. An agent found by its token is remembered for CACHE_SECONDS, and
-    forgotten at once when this process revokes any agent or when the registry changes (the
-    engine's watcher sees every commit, by any process, within about 0.1 s); CACHE_SECONDS is
-    the bound when no watcher runs."""
+    forgotten when any agent is revoked or ends: at once when this process revokes it, within about
+    0.1 s when another process does (the registry's change feed, followed while the engine
+    runs); CACHE_SECONDS is the bound when nothing follows other processes' writes."""
 
     CACHE_SECONDS = 1.0
 
@@ -41,15 +41,14 @@ class Authenticator:
         self._operator = token_hash(operator_token)
         self._registration = token_hash(registration_secret) if registration_secret else None
         self._agents: dict[str, tuple[Agent, float]] = {}
-        coordinator.registry.listeners.append(self._forget_on_revoke)
-        coordinator.change_listeners.append(self.forget)
+        self.watch = coordinator.feed.watch(self._forget_on_revoke)
 
     def forget(self) -> None:
         """Look every token up again on its next use."""
         self._agents.clear()
 
     def _forget_on_revoke(self, events: Sequence[Event]) -> None:
-        if any(e.kind == "agent_revoked" for e in events):
+        if any(e.kind in ("agent_revoked", "agent_ended") for e in events):
             self.forget()
 
     async def _agent(self, token: str, hashed: str) -> Agent | None:

@@ -37,38 +37,28 @@ async def events(call: Call) -> Body:
 
 
 async def event_stream(call: Call) -> Response:
-    """Server-sent events from the log: everything after `after`, then each new event live.
-
-    New events are noticed from the bus at once, and by re-reading the log every second, which
-    also brings in what other processes (the CLI, `control-room mcp`) wrote. The caller's token
-    is checked again each second: a revoked agent's stream ends."""
+    """Server-sent events from the log: everything after `after`, then each new event live,
+    whichever process wrote it (the registry's change feed). The caller's token is checked
+    again after each batch and each quiet second: a revoked agent's stream ends."""
     after = _after(call.request)
     coordinator = call.coordinator
     authorization = call.request.headers.get("authorization")
 
     async def stream() -> AsyncIterator[str]:
-        last = after
-        subscription = coordinator.bus.subscribe(limit=1)
-        try:
+        with coordinator.feed.subscribe(after) as subscription:
             while True:
-                page = await coordinator.events(after=last, limit=EVENTS_PAGE)
-                for event in page:
-                    data = json.dumps(event.to_dict())
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-                    last = event.id
-                if len(page) == EVENTS_PAGE:
-                    continue
                 try:
                     async with asyncio.timeout(1.0):
-                        await subscription.get()
+                        batch = await subscription.batch()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
-                except Exception:  # lagged: the log has it all
-                    subscription.close()
-                    subscription = coordinator.bus.subscribe(limit=1)
+                else:
+                    if not batch:
+                        return  # the registry closed
+                    for event in batch:
+                        data = json.dumps(event.to_dict())
+                        yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
                 if await call.auth.caller(authorization) is None:
                     return
-        finally:
-            subscription.close()
 
     return StreamingResponse(stream(), media_type="text/event-stream")

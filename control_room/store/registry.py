@@ -1,15 +1,16 @@
 """The store's one interface: what the engine may ask of any registry implementation.
 
 A write either commits whole and returns its result, or raises a domain error and changes
-nothing. Every committed event is handed, in commit order, to each of `listeners` right after
-the commit, whether or not the caller is still waiting for the result. SQLite
+nothing. Every committed event reaches the registry's change `feed` (store/feed.py) in commit
+order, right after the commit, whether or not the caller is still waiting for the result;
+`outside_changes()` is the backend's wake-up for other processes' writes. SQLite
 (store/sqlite.py) is the embedded default; the shape leaves room for a PostgreSQL registry
 (SKIP LOCKED claims, LISTEN/NOTIFY for events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from control_room.domain import (
@@ -28,6 +29,7 @@ from control_room.domain.models import AgentStatus
 from control_room.domain.permissions import InboxItem, PermissionRequest
 from control_room.domain.plans import Plan
 from control_room.domain.stats import Stats
+from control_room.store.feed import ChangeFeed
 from control_room.store.routing_store import Changes
 from control_room.store.watch_store import Activity
 
@@ -35,7 +37,9 @@ Listener = Callable[[Sequence[Event]], None]
 
 
 class Registry(Protocol):
-    listeners: list[Listener]
+    feed: ChangeFeed
+
+    def outside_changes(self) -> AsyncIterator[None]: ...  # yields when others may have written
 
     async def close(self) -> None: ...
     async def verified(self) -> None: ...  # the check at open done; StoreError if corrupt

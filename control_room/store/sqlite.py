@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +29,8 @@ from control_room.domain import (
 from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, schema, sql
 from control_room.store.checks import check_alone, check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
+from control_room.store.feed import ChangeFeed
+from control_room.store.file_changes import LOOK_SECONDS, RegistryWatcher
 from control_room.store.listing_store import ListingStore
 from control_room.store.permission_store import PermissionStore
 from control_room.store.plan_store import PlanStore
@@ -37,7 +39,7 @@ from control_room.store.run_store import RunStore
 from control_room.store.stats_store import StatsStore
 from control_room.store.tx import Tx
 from control_room.store.watch_store import WatchStore
-from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
+from control_room.store.writer import Writer, on_connection_thread, store_error
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 T = TypeVar("T")
@@ -88,7 +90,7 @@ class SqliteRegistry(
         if synchronous.upper() not in SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = Path(path)
-        self.listeners: list[Listener] = []
+        self.feed = ChangeFeed(self)  # every committed event, from any process (store/feed.py)
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
@@ -159,8 +161,13 @@ class SqliteRegistry(
             self._reader = await self._connect("query_only = ON")
         except sqlite3.Error as error:
             raise store_error(self.path, error) from None
+        self.feed.head = await self.last_event_id()
         self._writer = Writer(self._db, self.path, self._clock, self._max_batch)
-        self._writer.listeners = self.listeners
+        self._writer.published = self.feed.published
+
+    def outside_changes(self) -> AsyncIterator[None]:
+        """The feed's wake-up for other processes' writes: the file's change notifications."""
+        return RegistryWatcher(self.path).changes(every=LOOK_SECONDS)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Bring the schema to the newest version, all in one transaction (or nothing)."""
@@ -205,6 +212,7 @@ class SqliteRegistry(
 
     async def _close(self) -> None:
         self._closing = True  # a background check stops at its next look at the clock
+        await self.feed.close()
         if self._verdict is not None:
             with contextlib.suppress(Exception):
                 await self._verdict

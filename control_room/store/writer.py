@@ -8,11 +8,12 @@ runs without them; when one of its operations is refused, the whole batch is und
 again with them (and so does the next batch; the one after a clean batch runs without). An
 operation is a function of the transaction alone, so running it again gives the same outcome.
 
-Nobody is answered before COMMIT returns. Right after it, the committed events go to the
-listeners in commit order, even for callers that stopped waiting.
+Nobody is answered before COMMIT returns. Right after it, the committed events go to
+`published` (the change feed's post-commit hook) in commit order, even for callers that
+stopped waiting.
 
 A caller cancelled before its batch starts is skipped (its write never happens); one cancelled
-while its batch runs may still have committed, which the event log and listeners show.
+while its batch runs may still have committed, which the event log and the change feed show.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class Writer:
         # Savepoints only when needed: a batch runs without them while the last one had no
         # refused operation; a refusal undoes the batch, which runs again with them.
         self._savepoints = False
-        self.listeners: list[Listener] = []
+        self.published: Listener = lambda events: None  # the change feed's post-commit hook
         self.commits = 0  # group commits so far
         self.writes = 0  # operations those commits carried
         self._task = asyncio.create_task(self._run(), name="registry-writer")
@@ -197,11 +198,10 @@ class Writer:
         self.commits += 1
         self.writes += len(batch)
         events = [e for outcome in outcomes if isinstance(outcome, tuple) for e in outcome[1]]
-        for listener in self.listeners:
-            try:
-                listener(events)
-            except Exception:
-                log.exception("an event listener failed")
+        try:
+            self.published(events)
+        except Exception:
+            log.exception("publishing committed events failed")
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue

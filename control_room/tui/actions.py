@@ -147,9 +147,7 @@ class Actions(ReportPane):
             question += f"\n{task_id} goes back to the queue; c cancels the task itself."
         if not await self.push_screen_wait(dialogs.Confirm(question)):
             return
-        supervisor = self.world.engine.supervisor
-        if supervisor is not None and agent_id in supervisor.attempts:
-            await supervisor.stop(agent_id, "was stopped by the operator")
+        if await self.world.engine.stop_agent(agent_id, "was stopped by the operator"):
             self.notify(f"Stopped {name} ({agent_id})")
         else:  # an agent that joined by itself: its token stops working, its task comes back
             await self._do(f"Revoked {name} ({agent_id})", lambda c: c.revoke_agent(agent_id))

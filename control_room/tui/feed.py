@@ -1,6 +1,7 @@
-"""The screen follows the world: it loads what the panes hold, then reads the event log (every
-process's writes, in order) and updates the rows that changed, cell by cell. Counts come from
-the registry (capped, indexed), not from the rows held, so they are right at any size."""
+"""The screen follows the world: it loads what the panes hold, then follows the registry's
+change feed (every process's writes, in order) and updates the rows that changed, cell by cell.
+Counts come from the registry (capped, indexed), not from the rows held, so they are right at
+any size."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from control_room.tui.base import ScreenBase
 from control_room.tui.figures import HeaderFigures
 from control_room.tui.task_rows import TaskRows
 
-FOLLOW_SECONDS = 0.1  # how often the event log is read: changes show within 200 ms
 COUNT_SECONDS = 2.0
 RECOUNT_SECONDS = 0.5  # after a change, counts are read again at most this often
 FINISHED_EVERY = 5  # finished tasks are counted every 5th time (10 s)
@@ -42,7 +42,7 @@ class Feed(ScreenBase):
         """The first page of each pane, drawn at once; the rest comes as the operator scrolls."""
         assert self.coordinator is not None
         self.load_started = time.perf_counter()
-        self._last_event = await self.coordinator.registry.last_event_id()
+        self._last_event = await self.coordinator.last_event_id()
         self.tasks.show(await self.rows.more(self.coordinator, self.tasks.tasks), announce=False)
         await self.show_agents()
         await self._permissions_changed(await self.pending.refresh(self.coordinator))
@@ -93,14 +93,13 @@ class Feed(ScreenBase):
         self._counted_at = time.monotonic()
 
     async def follow(self) -> None:
-        """Read the event log by id, from every process, and show what changed."""
+        """Follow the change feed from the last event loaded, and show what changed. A burst
+        that comes while a batch is shown is one batch next (read from the log if large)."""
         assert self.coordinator is not None
-        while True:
-            events = await self.coordinator.events(after=self._last_event, limit=5000)
-            if events:
+        with self.coordinator.feed.subscribe(self._last_event) as subscription:
+            async for events in subscription.batches():
                 self._last_event = events[-1].id
                 await self.apply(events)
-            await asyncio.sleep(FOLLOW_SECONDS)
 
     async def counting(self) -> None:
         """Counts, and the agents pane (SEEN moves on, ended agents hide), every few seconds;

@@ -46,7 +46,7 @@ class ReportPane(ScreenBase):
         assert self.coordinator is not None
         if source == "agent":
             with contextlib.suppress(ControlRoomError):
-                return Path((await self.coordinator.registry.get_run(key)).run_dir) / "report.log"
+                return Path((await self.coordinator.get_run(key)).run_dir) / "report.log"
             return None
         runs = [r for r in await self.coordinator.runs(limit=10_000) if r.task_id == key]
         return Path(runs[-1].run_dir) / "report.log" if runs else None

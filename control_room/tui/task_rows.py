@@ -59,7 +59,7 @@ class TaskRows:
         before = self._finished_before if self._finished_before is not None else 2**62
         found: list[Task] = []
         while len(found) < self.finished_rows:
-            batch = await c.registry.recent_finished(before, self.finished_rows)
+            batch = await c.recent_finished(before, self.finished_rows)
             if not batch:
                 self._phase = "end"
                 break
