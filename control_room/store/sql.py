@@ -53,7 +53,7 @@ CLAIM = f"""
         lease_expires_at = :expires, progress = 0, note = '', updated_at = :now
     WHERE status = 'AVAILABLE' AND task_id = coalesce(:id, (
         SELECT t.task_id FROM tasks t
-        WHERE t.status = 'AVAILABLE' AND (:any OR NOT EXISTS (
+        WHERE t.status = 'AVAILABLE' AND (:any = 1 OR NOT EXISTS (
             SELECT 1 FROM json_each(t.required_capabilities) need
             WHERE need.value NOT IN (SELECT value FROM json_each(:capabilities))))
         ORDER BY t.priority, t.created_at, t.rowid

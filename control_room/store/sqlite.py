@@ -37,7 +37,13 @@ from control_room.store.run_store import RunStore
 from control_room.store.stats_store import StatsStore
 from control_room.store.tx import Tx
 from control_room.store.watch_store import WatchStore
-from control_room.store.writer import Listener, Writer, on_connection_thread, store_error
+from control_room.store.writer import (
+    Listener,
+    SqliteSession,
+    Writer,
+    on_connection_thread,
+    store_error,
+)
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 T = TypeVar("T")
@@ -159,7 +165,7 @@ class SqliteRegistry(
             self._reader = await self._connect("query_only = ON")
         except sqlite3.Error as error:
             raise store_error(self.path, error) from None
-        self._writer = Writer(self._db, self.path, self._clock, self._max_batch)
+        self._writer = Writer(SqliteSession(self._db, self.path), self._clock, self._max_batch)
         self._writer.listeners = self.listeners
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
