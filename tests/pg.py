@@ -58,6 +58,11 @@ class PgServer:
         self.admin(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.url(name)
 
+    def drop(self, url: str) -> None:
+        """Remove a database `fresh_database` made (its files would fill the disk)."""
+        name = url.rsplit("/", 1)[1]
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def stop(self) -> None:
         _run(
             self,
@@ -205,9 +210,11 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def pg_url(pg_server: PgServer) -> str:
-    """A fresh, empty database on the session's server."""
-    return pg_server.fresh_database()
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    url = pg_server.fresh_database()
+    yield url
+    pg_server.drop(url)
 
 
 def serve_forever() -> Iterator[PgServer]:  # pragma: no cover - by hand only

@@ -21,22 +21,10 @@ import psycopg
 from control_room.domain import StoreError
 from control_room.store.pg_conn import PgConn, row_factory
 from control_room.store.pg_schema import WRITE_LOCK
+from control_room.store.urls import redact
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 10  # seconds, for each connection attempt
-
-_PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")
-_SECRET_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-
-
-def is_postgres_url(url: object) -> bool:
-    return isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return _SECRET_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1:***@", url))
-
 
 def reason(error: BaseException) -> str:
     """One line saying why, from a psycopg error."""

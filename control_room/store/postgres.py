@@ -29,10 +29,10 @@ from control_room.store.pg_session import (
     PgSession,
     connect,
     reason,
-    redact,
 )
 from control_room.store.sqlite import SqliteRegistry
 from control_room.store.tx import Tx
+from control_room.store.urls import redact
 from control_room.store.writer import Writer
 
 T = TypeVar("T")
