@@ -19,7 +19,7 @@ from control_room.domain.routing import AgentType
 from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
 from control_room.engine.assignment import Assigner
-from control_room.engine.changes import RegistryWatcher
+from control_room.engine.changes import watch_registry
 from control_room.engine.delivery import Delivery
 from control_room.engine.loops import Loop
 from control_room.engine.notify import Notifier
@@ -119,7 +119,7 @@ class Engine:
         coordinator.registry.listeners.append(self._on_events)
         # Writes by other processes (the CLI, `control-room mcp`, a sqlite3 shell) wake the
         # loops that react to them, within the watcher's debounce.
-        self.watcher = RegistryWatcher(home.registry, self._registry_changed)
+        self.watcher = watch_registry(coordinator.registry, home.registry, self._registry_changed)
 
     def _poke(self, name: str) -> None:
         for loop in self.loops:

@@ -26,6 +26,7 @@ from control_room.store.urls import redact
 T = TypeVar("T")
 CONNECT_TIMEOUT = 10  # seconds, for each connection attempt
 
+
 def reason(error: BaseException) -> str:
     """One line saying why, from a psycopg error."""
     text = " ".join(str(error).split())
