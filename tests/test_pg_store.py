@@ -85,9 +85,11 @@ async def test_the_schema_refuses_rows_the_registry_could_not_manage(
     registry = await open_registry(pg_url)
     try:
         await Coordinator(registry).add_task({"title": "kept"})
-        with psycopg.connect(pg_url, autocommit=True) as shell:
-            with pytest.raises(psycopg.Error, match=refusal):
-                shell.execute(statement)  # type: ignore[arg-type]
+        with (
+            psycopg.connect(pg_url, autocommit=True) as shell,
+            pytest.raises(psycopg.Error, match=refusal),
+        ):
+            shell.execute(statement)  # type: ignore[arg-type]
         assert [t.title for t in await registry.list_tasks()] == ["kept"]
         assert len(await registry.events()) == 1
     finally:
