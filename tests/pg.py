@@ -193,15 +193,20 @@ def wait_for(server: PgServer, seconds: float = 60) -> None:
 BACKENDS = ["sqlite", "postgres"]
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """One server for the whole run; skipped where none can start, failed under CI=true."""
+def start_or_skip() -> PgServer:
+    """A started server; else the test skips, or fails under CI=true."""
     try:
-        server = start()
+        return start()
     except NoServer as error:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI needs a PostgreSQL server and none could start: {error}")
         pytest.skip(f"no PostgreSQL server here: {error}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One server for the whole run; skipped where none can start, failed under CI=true."""
+    server = start_or_skip()
     try:
         wait_for(server)
         yield server

@@ -20,6 +20,7 @@ from control_room.engine import Coordinator
 from control_room.store import open_registry, pg_schema, schema
 from control_room.store.pg_conn import to_pyformat
 from control_room.store.postgres import PostgresRegistry
+from tests import pg
 from tests.pg import PASSWORD, PgServer
 
 SEED_INSERT = """
@@ -188,3 +189,14 @@ def test_the_cli_works_on_postgresql_by_option_environment_and_config(
     assert listed.returncode == 0, listed.stderr
     assert "shared" in listed.stdout
     pg_server.drop(url)
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
+def test_without_a_server_the_postgresql_tests_skip_except_in_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: str
+) -> None:
+    monkeypatch.setattr(pg, "BIN_DIRS", [Path("/nonexistent/bin")])
+    monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="PostgreSQL"):
+        pg.start_or_skip()
