@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx2
 import psycopg
 import pytest
 
@@ -200,3 +201,58 @@ def test_without_a_server_the_postgresql_tests_skip_except_in_ci(
     expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
     with pytest.raises(expected, match="PostgreSQL"):
         pg.start_or_skip()
+
+
+def test_backup_of_a_postgresql_registry_points_to_pg_dump(tmp_path: Path) -> None:
+    away = "postgresql://control@127.0.0.1:1/x"  # never connected to: refused before
+    done = _cli("backup", str(tmp_path / "copy.db"), data_dir=tmp_path, env={
+        "CONTROL_ROOM_REGISTRY": away})  # fmt: skip
+    _one_line_error(done, "pg_dump")
+    assert not (tmp_path / "copy.db").exists()
+
+
+def _home_on(url: str, home: Path) -> Path:
+    """A data directory whose config names the PostgreSQL registry `url`."""
+    assert _cli("init", data_dir=home, env={"CONTROL_ROOM_REGISTRY": url}).returncode == 0
+    config = home / "control-room.toml"
+    example = '# url = "postgresql://control@db.example.com/control_room"'
+    config.write_text(config.read_text().replace(example, f'url = "{url}"'))
+    return home
+
+
+async def test_two_servers_on_one_postgresql_registry_serve_the_same_queue(
+    pg_url: str, tmp_path: Path
+) -> None:
+    from tests.serve_process import start_serve, stop
+
+    first = start_serve(_home_on(pg_url, tmp_path / "one"))
+    try:
+        second = start_serve(_home_on(pg_url, tmp_path / "two"))
+        try:
+            added = httpx2.post(
+                f"{first.url}/api/tasks", json={"title": "shared"}, headers=first.operator
+            )
+            assert added.status_code == 201, added.text
+            task_id = added.json()["id"]
+            agent = {"Authorization": f"Bearer {first.join('far')}"}
+            claimed = httpx2.post(f"{second.url}/api/tasks/claim", json={}, headers=agent)
+            assert claimed.status_code == 200, claimed.text  # its token works on both
+            epoch = claimed.json()["lease"]["epoch"]
+            done = httpx2.post(
+                f"{first.url}/api/tasks/{task_id}/complete",
+                json={"epoch": epoch, "summary": "done"},
+                headers=agent,
+            )
+            assert done.status_code == 200, done.text
+            seen = httpx2.get(f"{second.url}/api/tasks/{task_id}", headers=second.operator)
+            assert seen.json()["status"] == "COMPLETED"
+        finally:
+            stop(second)
+    finally:
+        stop(first)
+    registry = await open_registry(pg_url)
+    try:
+        kinds = [e.kind for e in await registry.events(task_id=task_id)]
+        assert kinds == ["created", "claimed", "completed"]
+    finally:
+        await registry.close()

@@ -16,14 +16,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from control_room.domain import StoreError
-from control_room.store import pg_schema, schema
-from control_room.store.pg_conn import Row, row_factory, spelling
+from control_room.store import pg_schema
+from control_room.store.pg_conn import Row, params_of, row_factory, spelling
 from control_room.store.pg_session import (
     CONNECT_TIMEOUT,
     PgSession,
@@ -36,6 +37,7 @@ from control_room.store.urls import redact
 from control_room.store.writer import Writer
 
 T = TypeVar("T")
+NO_FILE = Path("/nonexistent/postgresql-registry")  # SqliteRegistry's `path`: never opened here
 _VERSION = "SELECT version FROM control_room_schema"
 _HAS_SCHEMA = (
     "SELECT to_regclass('control_room_schema') IS NOT NULL, to_regclass('tasks') IS NOT NULL"
@@ -55,7 +57,7 @@ class PostgresRegistry(SqliteRegistry):
         create: bool = True,
         readers: int = 4,
     ) -> None:
-        super().__init__(_no_path(), clock=clock, max_batch=max_batch, create=create)
+        super().__init__(NO_FILE, clock=clock, max_batch=max_batch, create=create)
         self.url = url
         self.label = redact(url)
         self._readers = readers
@@ -154,8 +156,6 @@ class PostgresRegistry(SqliteRegistry):
 
     def _read(self, query: str, params: Sequence[Any]) -> list[Row]:
         assert self._pool is not None
-        from control_room.store.pg_conn import params_of
-
         try:
             with self._pool.connection() as conn:
                 return list(conn.execute(spelling(query), params_of(params)).fetchall())
@@ -180,15 +180,12 @@ class PostgresRegistry(SqliteRegistry):
                 await self._listener.execute(f"LISTEN {pg_schema.CHANNEL}")
             except psycopg.Error as error:
                 raise StoreError(f"registry {self.label}: {reason(error)}") from None
-        async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-            return True
+        try:
+            async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                return True
+        except psycopg.Error as error:  # the server went away: listen again next time
+            listener, self._listener = self._listener, None
+            with contextlib.suppress(Exception):
+                await listener.close()
+            raise StoreError(f"registry {self.label}: {reason(error)}") from None
         return False
-
-
-def _no_path() -> Any:
-    from pathlib import Path
-
-    return Path("/nonexistent/postgresql-registry")
-
-
-assert len(schema.MIGRATIONS) >= pg_schema.VERSION
