@@ -40,9 +40,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def backend() -> str:
-    """Which registry `registry` is: SQLite here; a module that runs on both overrides this
-    with `@pytest.fixture(params=BACKENDS)` (tests/pg.py)."""
-    return "sqlite"
+    """Which registry `registry` is: SQLite, or $CONTROL_ROOM_TEST_BACKEND (`postgres` runs
+    every test on the `registry` fixture on PostgreSQL); a module that always runs on both
+    overrides this with `@pytest.fixture(params=BACKENDS)` (tests/pg.py)."""
+    return os.environ.get("CONTROL_ROOM_TEST_BACKEND", "sqlite")
 
 
 @pytest.fixture

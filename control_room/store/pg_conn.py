@@ -22,18 +22,6 @@ import psycopg
 from psycopg.rows import RowMaker
 
 
-class Sql(str):
-    """A statement in its SQLite spelling (the `str` itself, what sqlite3 runs) with its
-    PostgreSQL spelling beside it."""
-
-    postgres: str
-
-    def __new__(cls, sqlite: str, postgres: str) -> Sql:
-        made = super().__new__(cls, sqlite)
-        made.postgres = postgres
-        return made
-
-
 def spelling(query: str) -> str:
     """The PostgreSQL text of `query`, with psycopg placeholders."""
     return to_pyformat(getattr(query, "postgres", query))
