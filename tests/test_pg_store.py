@@ -256,3 +256,31 @@ async def test_two_servers_on_one_postgresql_registry_serve_the_same_queue(
         assert kinds == ["created", "claimed", "completed"]
     finally:
         await registry.close()
+
+
+async def test_the_engine_spawns_and_finishes_a_task_on_postgresql(
+    pg_url: str, tmp_path: Path
+) -> None:
+    from control_room.config import Home
+    from tests.engine_world import ended, engine_world, scripted, settings_with, status_is, wait_for
+
+    home = Home(tmp_path / "data", pg_url)
+    async with engine_world(tmp_path, settings_with(scripted("work")), home=home) as world:
+        c = world.coordinator
+        assert isinstance(c.registry, PostgresRegistry)
+        task = await c.add_task({"title": "Fix the crash", "priority": "P0"})
+        await wait_for(lambda: status_is(c, task.id, "COMPLETED"), what="COMPLETED")
+        (run,) = await wait_for(lambda: c.runs(), what="the run")
+        run = await wait_for(lambda: ended(c, run.agent_id), what="the run's end")
+        assert (run.task_id, run.attempt, run.exit_code) == (task.id, 1, 0)
+        kinds = [e.kind for e in await c.events(task_id=task.id)]
+        assert kinds == [
+            "created", "routed", "agent_started", "claimed", "progress", "completed", "agent_ended"
+        ]  # fmt: skip
+        # A task added by another process (the CLI, another control room) is spawned too.
+        other = await open_registry(pg_url)
+        try:
+            added = await Coordinator(other).add_task({"title": "From afar", "priority": "P0"})
+        finally:
+            await other.close()
+        await wait_for(lambda: status_is(c, added.id, "COMPLETED"), what="the other's task")
