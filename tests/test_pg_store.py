@@ -284,3 +284,22 @@ async def test_the_engine_spawns_and_finishes_a_task_on_postgresql(
         finally:
             await other.close()
         await wait_for(lambda: status_is(c, added.id, "COMPLETED"), what="the other's task")
+
+
+async def test_the_engines_watcher_wakes_on_another_process_commit(pg_url: str) -> None:
+    from control_room.engine.changes import NotifyWatcher, watch_registry
+
+    mine, other = await open_registry(pg_url), await open_registry(pg_url)
+    woken = asyncio.Event()
+    watcher = watch_registry(mine, Path("/nonexistent/registry.db"), woken.set)
+    assert isinstance(watcher, NotifyWatcher) and isinstance(mine, PostgresRegistry)
+    await mine.wait_for_change(timeout=0.05)  # listening from now on
+    job = asyncio.create_task(watcher.run())
+    try:
+        await Coordinator(other).add_task({"title": "elsewhere"})
+        await asyncio.wait_for(woken.wait(), 30)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+        await mine.close()
+        await other.close()

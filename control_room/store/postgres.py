@@ -174,10 +174,11 @@ class PostgresRegistry(SqliteRegistry):
             raise StoreError("the registry is closed")
         if self._listener is None:
             try:
-                self._listener = await psycopg.AsyncConnection.connect(
+                listener = await psycopg.AsyncConnection.connect(
                     self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 )
-                await self._listener.execute(f"LISTEN {pg_schema.CHANNEL}")
+                await listener.execute(f"LISTEN {pg_schema.CHANNEL}")
+                self._listener = listener  # listening: a commit from now on is seen
             except psycopg.Error as error:
                 raise StoreError(f"registry {self.label}: {reason(error)}") from None
         try:
