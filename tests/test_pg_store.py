@@ -303,3 +303,37 @@ async def test_the_engines_watcher_wakes_on_another_process_commit(pg_url: str) 
         await asyncio.gather(job, return_exceptions=True)
         await mine.close()
         await other.close()
+
+
+async def test_a_dropped_connection_fails_one_write_cleanly_and_the_next_reconnects(
+    pg_url: str,
+) -> None:
+    registry = await open_registry(pg_url)
+    try:
+        coordinator = Coordinator(registry)
+        await coordinator.add_task({"title": "before"})
+        name = pg_url.rsplit("/", 1)[1]
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # as a server restart would
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid != pg_backend_pid()",
+                (name,),
+            )
+        outcomes = []
+        for title in ("during", "after"):
+            try:
+                outcomes.append((await coordinator.add_task({"title": title})).title)
+            except StoreError as error:
+                assert "nothing was changed" in error.message
+                outcomes.append("refused")
+        assert outcomes[-1] == "after" and outcomes[0] in ("during", "refused")
+        titles = set()
+        for _ in range(registry._readers + 1):  # type: ignore[attr-defined]
+            try:  # a reader whose connection was dropped fails once, then is replaced
+                titles = {t.title for t in await registry.list_tasks()}
+                break
+            except StoreError:
+                continue
+        assert titles == {"before", "after"} | ({"during"} if outcomes[0] == "during" else set())
+    finally:
+        await registry.close()
