@@ -5,10 +5,11 @@ It offers what the operations use of sqlite3: `execute(sql, params)` giving a cu
 `fetchone`/`fetchall`/`rowcount` (iterable), `executemany`, and rows that index by position and
 by column name like `sqlite3.Row`. It translates only placeholders (`?` and `:name` into
 psycopg's `%s` and `%(name)s`, a literal `%` into `%%`), outside quoted text and comments.
-A statement whose SQLite spelling does not run on PostgreSQL is a `Sql` value (store/spelling.py)
-holding both spellings side by side in its sql module; the connector picks the PostgreSQL one. Everything
-else runs as written: the SQLite functions the queries use (json_each, json_group_array,
-sum over a condition...) exist on PostgreSQL as small functions of store/pg_schema.py.
+A statement whose SQLite spelling does not run on PostgreSQL is a `Sql` value
+(store/spelling.py) holding both spellings side by side in its sql module; the connector picks
+the PostgreSQL one. Everything else runs as written: the SQLite functions the queries use
+(json_each, json_group_array, sum over a condition...) exist on PostgreSQL as small functions
+of store/pg_schema.py.
 Python booleans are sent as 0/1, as sqlite3 stores them (the flag columns are integers).
 """
 
