@@ -337,3 +337,31 @@ async def test_a_dropped_connection_fails_one_write_cleanly_and_the_next_reconne
         assert titles == {"before", "after"} | ({"during"} if outcomes[0] == "during" else set())
     finally:
         await registry.close()
+
+
+async def test_each_batch_waits_for_the_write_lock_and_commits_durably(pg_url: str) -> None:
+    """Another process (another host's engine) holding the writers' advisory lock makes this
+    registry's write wait, as SQLite's BEGIN IMMEDIATE would; once it lets go, the write runs."""
+    registry = await open_registry(pg_url)
+    try:
+        assert isinstance(registry, PostgresRegistry) and registry._session is not None
+        raw = registry._session.conn.raw
+        assert raw.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+        with (
+            psycopg.connect(pg_url) as holder,
+            psycopg.connect(pg_url, autocommit=True) as admin,
+        ):
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (pg_schema.WRITE_LOCK,))
+            write = asyncio.ensure_future(Coordinator(registry).add_task({"title": "waits"}))
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            for _ in range(3000):  # until the writer is seen waiting for the lock (<= 30 s)
+                if admin.execute(waiting).fetchone()[0] == 1:  # type: ignore[index]
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the writer never waited for the lock")
+            assert not write.done() and await registry.list_tasks() == []
+            holder.commit()  # lets go of the lock
+            assert (await asyncio.wait_for(write, 30)).title == "waits"
+    finally:
+        await registry.close()
