@@ -1,4 +1,6 @@
-"""The single writer of a SQLite registry, with group commit.
+"""The single writer of a registry, with group commit. What is SQLite's in it sits in
+`SqliteSession`; PostgreSQL's session (store/pg_session.py) runs the same batches, beginning
+each with the writers' advisory lock instead of BEGIN IMMEDIATE.
 
 Writes queue up while the previous batch is being committed; the writer then runs the queue as
 one `BEGIN IMMEDIATE` transaction on aiosqlite's connection thread, each operation inside its
