@@ -231,6 +231,9 @@ def serve_forever() -> Iterator[PgServer]:  # pragma: no cover - by hand only
 
 
 if __name__ == "__main__":  # pragma: no cover
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the server on TERM too
     for found in serve_forever():
         wait_for(found)
         print(found.url(), flush=True)
