@@ -10,7 +10,10 @@ and prints cycles/s, p50/p99 claim latency, writes per commit and the ratios, be
 fsync rate (write + fsync of a small temp file in the same directory, for about a second) and
 the load average, so the ratio can be read against the limit.
 
-    python bench/claims.py [--tasks N] [--synchronous OFF]
+    python bench/claims.py [--tasks N] [--synchronous OFF] [--registry postgresql://...]
+
+With --registry URL the service runs and the plain loop also run on PostgreSQL (a fresh
+database each, made beside the URL's: bench/pg_bench.py), printed beside SQLite's.
 
 With --synchronous OFF no commit waits for the disk: the figures are then CPU per operation
 alone, what a disk much faster than this one would allow.
@@ -28,10 +31,11 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from control_room.domain import Claim, NothingToClaim
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry, ops
+from control_room.store import open_registry, ops
 from control_room.store.tx import Op, Tx
 
 SYNCHRONOUS = ["FULL"]  # every run's setting (--synchronous)
@@ -43,8 +47,8 @@ def percentile(values: list[float], q: int) -> float:
     )
 
 
-async def fill(path: Path, tasks: int) -> None:
-    registry = await SqliteRegistry.open(path)
+async def fill(path: Path | str, tasks: int) -> None:
+    registry = await open_registry(path)
     coordinator = Coordinator(registry)
     for start in range(0, tasks, 1000):
         count = min(1000, tasks - start)
@@ -52,8 +56,8 @@ async def fill(path: Path, tasks: int) -> None:
     await registry.close()
 
 
-async def service_run(path: Path, claimers: int) -> dict[str, float]:
-    registry = await SqliteRegistry.open(path, synchronous=SYNCHRONOUS[0])
+async def service_run(path: Path | str, claimers: int) -> dict[str, float]:
+    registry = await open_registry(path, synchronous=SYNCHRONOUS[0])
     coordinator = Coordinator(registry)
     latencies: list[float] = []
 
@@ -97,15 +101,27 @@ EVENT = """
 """
 
 
-def same_transactions_run(path: Path) -> dict[str, float]:
+def same_transactions_run(path: Path | str) -> dict[str, float]:
     """The registry's claim and complete, each its own transaction, in a plain sync loop."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    for pragma in ("journal_mode = WAL", f"synchronous = {SYNCHRONOUS[0]}", "foreign_keys = ON"):
-        db.execute(f"PRAGMA {pragma}")
+    db: Any
+    if isinstance(path, str):  # PostgreSQL: the writer's own connection and BEGIN
+        from control_room.store.pg_session import PgSession, connect
+
+        session = PgSession(path, connect(path))
+        db, begin = session.conn, functools.partial(session.begin, session.conn)
+    else:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        for pragma in (
+            "journal_mode = WAL",
+            f"synchronous = {SYNCHRONOUS[0]}",
+            "foreign_keys = ON",
+        ):
+            db.execute(f"PRAGMA {pragma}")
+        begin = functools.partial(db.execute, "BEGIN IMMEDIATE")
 
     def transaction(op: Op) -> object:
-        db.execute("BEGIN IMMEDIATE")
+        begin()
         try:
             result = op(Tx(db, time.time()))
         except BaseException:
@@ -135,7 +151,7 @@ def same_transactions_run(path: Path) -> dict[str, float]:
         )  # fmt: skip
         cycles += 1
     elapsed = time.perf_counter() - started
-    db.close()
+    (db.raw if isinstance(path, str) else db).close()
     return summary(cycles, elapsed, latencies, 1.0)
 
 
@@ -209,6 +225,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", type=int, default=4000, help="tasks per run (default 4000)")
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL", "OFF"), default="FULL")
+    parser.add_argument("--registry", metavar="URL", help="also run on this PostgreSQL server")
     args = parser.parse_args()
     SYNCHRONOUS[0] = args.synchronous
     results: dict[str, dict[str, float]] = {}
@@ -237,6 +254,18 @@ def main() -> None:
             f"{name:26}{r['cycles_per_s']:>10,.0f}{r['p50_ms']:>10.2f}ms{r['p99_ms']:>10.2f}ms"
             f"{r['writes_per_commit']:>15.1f}"
         )
+    if args.registry:
+        postgres = postgres_runs(args.registry, args.tasks)
+        print("\non PostgreSQL (synchronous_commit on), beside SQLite:")
+        print(
+            f"{'':26}{'cycles/s':>10}{'p50 claim':>12}{'p99 claim':>12}{'writes/commit':>15}"
+            f"{'SQLite cycles/s':>17}"
+        )
+        for name, r in postgres.items():
+            print(
+                f"{name:26}{r['cycles_per_s']:>10,.0f}{r['p50_ms']:>10.2f}ms{r['p99_ms']:>10.2f}ms"
+                f"{r['writes_per_commit']:>15.1f}{results[name]['cycles_per_s']:>17,.0f}"
+            )
     sixteen = results["service, 16 claimers"]
     for baseline in (PLAIN, MINIMAL):
         ratio = sixteen["cycles_per_s"] / results[baseline]["cycles_per_s"]
@@ -247,6 +276,21 @@ def main() -> None:
         f"({ratio:.2f}x); p99 claim <= 10 ms: {'met' if sixteen['p99_ms'] <= 10 else 'MISSED'} "
         f"({sixteen['p99_ms']:.2f} ms)"
     )
+
+
+def postgres_runs(url: str, tasks: int) -> dict[str, dict[str, float]]:
+    from pg_bench import fresh_database
+
+    found: dict[str, dict[str, float]] = {}
+    for name in (PLAIN, "service, 1 claimer", "service, 16 claimers"):
+        with fresh_database(url) as fresh:
+            asyncio.run(fill(fresh, tasks))
+            if name == PLAIN:
+                found[name] = same_transactions_run(fresh)
+            else:
+                found[name] = asyncio.run(service_run(fresh, int(name.split()[1])))
+        print(f"  ran {name} on PostgreSQL: {found[name]['cycles']:.0f} cycles", flush=True)
+    return found
 
 
 if __name__ == "__main__":

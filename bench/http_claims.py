@@ -7,13 +7,18 @@ In one run, on this machine:
   * a trivial Starlette route served by uvicorn the same way, hammered by the same clients:
     the ceiling this machine puts on any Python HTTP door.
 
-    python bench/http_claims.py [--tasks N] [--agents N]
+    python bench/http_claims.py [--tasks N] [--agents N] [--registry postgresql://...]
+
+With --registry URL the HTTP and in-process runs are repeated on PostgreSQL (a fresh database
+each, made beside the URL's: bench/pg_bench.py; the server gets it by $CONTROL_ROOM_REGISTRY,
+never in argv) and printed beside SQLite's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -178,21 +183,29 @@ async def trivial_run(port: int, clients: int, requests: int) -> float:
     return requests / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--agents", type=int, default=32)
-    args = parser.parse_args()
+def measure(
+    folder: Path, args: argparse.Namespace, url: str | None
+) -> tuple[dict[str, float], float]:
+    """The HTTP run against `control-room serve`, and the in-process one, on one backend."""
     script = Path(sys.executable).with_name("control-room")
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
-        http_home, local_home = Home(Path(folder) / "http"), Home(Path(folder) / "local")
+    http_home = Home(Path(folder) / "http")
+    local_home = Home(Path(folder) / "local")
+    with contextlib.ExitStack() as stack:
+        if url is not None:
+            from pg_bench import fresh_database
+
+            http_home = Home(http_home.root, stack.enter_context(fresh_database(url)))
+            local_home = Home(local_home.root, stack.enter_context(fresh_database(url)))
         asyncio.run(fill(http_home, args.tasks))
         asyncio.run(fill(local_home, args.tasks))
         port = free_port()
+        env = os.environ | {"PYTHONUNBUFFERED": "1"}
+        if http_home.url:
+            env["CONTROL_ROOM_REGISTRY"] = http_home.url
         server = subprocess.Popen(
             [str(script), "--data-dir", str(http_home.root), "serve", "--port", str(port)],
             stderr=subprocess.DEVNULL,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            env=env,
         )
         try:
             wait_until_up(f"http://127.0.0.1:{port}/api/health")
@@ -204,17 +217,14 @@ def main() -> None:
             server.wait(timeout=30)
         print("  the same cycle in-process ...", flush=True)
         local = asyncio.run(in_process_run(local_home, args.agents))
-        trivial_port = free_port()
-        trivial = subprocess.Popen([sys.executable, "-c", TRIVIAL_APP, str(trivial_port)])
-        try:
-            wait_until_up(f"http://127.0.0.1:{trivial_port}/ok")
-            print("  a trivial Starlette route ...", flush=True)
-            trivial_rps = asyncio.run(trivial_run(trivial_port, args.agents, 3 * args.tasks))
-        finally:
-            trivial.terminate()
-            trivial.wait(timeout=30)
+    return result, local
+
+
+def report(
+    result: dict[str, float], local: float, args: argparse.Namespace, trivial_rps: float
+) -> None:
     http_rps = 3 * result["cycles_per_s"]
-    print(f"\nclaim -> progress -> complete, {result['cycles']:.0f} cycles, {args.agents} agents")
+    print(f"claim -> progress -> complete, {result['cycles']:.0f} cycles, {args.agents} agents")
     print(f"  over HTTP:     {result['cycles_per_s']:8,.0f} cycles/s  ({http_rps:,.0f} requests/s)")
     print(
         f"  claim latency: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
@@ -232,6 +242,34 @@ def main() -> None:
         "targets (>= 1,000 cycles/s, p99 claim <= 25 ms, no double claim): "
         + ("met" if met else "MISSED")
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--agents", type=int, default=32)
+    parser.add_argument("--registry", metavar="URL", help="also run on this PostgreSQL server")
+    args = parser.parse_args()
+    backends: dict[str, str | None] = {"SQLite": None}
+    if args.registry:
+        backends["PostgreSQL"] = args.registry
+    results = {}
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+        for name, url in backends.items():
+            print(f"{name}:", flush=True)
+            results[name] = measure(Path(folder) / name, args, url)
+        trivial_port = free_port()
+        trivial = subprocess.Popen([sys.executable, "-c", TRIVIAL_APP, str(trivial_port)])
+        try:
+            wait_until_up(f"http://127.0.0.1:{trivial_port}/ok")
+            print("  a trivial Starlette route ...", flush=True)
+            trivial_rps = asyncio.run(trivial_run(trivial_port, args.agents, 3 * args.tasks))
+        finally:
+            trivial.terminate()
+            trivial.wait(timeout=30)
+    for name, (result, local) in results.items():
+        print(f"\n{name}: ", end="")
+        report(result, local, args, trivial_rps)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from control_room.ui_names import KEY_IDS, theme_names
 
 DEFAULT_HOME = ".control-room"
 HOME_ENV = "CONTROL_ROOM_HOME"
+REGISTRY_ENV = "CONTROL_ROOM_REGISTRY"
 
 DEFAULT_CONFIG = """\
 # Control Room settings. Every key is optional; the values below are the defaults.
@@ -35,6 +36,12 @@ busy_timeout_ms = 10000
 # At start, `serve`, `run` and the screen check the registry file for corruption for at most
 # this long (seconds; a larger registry starts with a warning that it was not checked in full).
 check_seconds = 5
+
+[registry]
+# Where the tasks live: registry.db in this directory by default. A PostgreSQL URL puts them on
+# a server several control rooms share (also --registry URL or $CONTROL_ROOM_REGISTRY). Keep
+# its password out of this file: libpq reads PGPASSWORD and ~/.pgpass.
+# url = "postgresql://control@db.example.com/control_room"
 
 [leases]
 # How long a claim lasts without progress or heartbeat before the task is reclaimed.
@@ -142,6 +149,7 @@ class Home:
     """The data directory and the files in it."""
 
     root: Path
+    url: str | None = None  # --registry or $CONTROL_ROOM_REGISTRY; see registry_location
 
     @property
     def registry(self) -> Path:
@@ -164,14 +172,22 @@ class Home:
         return self.root / "worktrees"
 
 
-def resolve_home(data_dir: str | None = None) -> Home:
+def resolve_home(data_dir: str | None = None, registry: str | None = None) -> Home:
     chosen = data_dir or os.environ.get(HOME_ENV) or DEFAULT_HOME
-    return Home(Path(chosen).expanduser().absolute())
+    url = registry or os.environ.get(REGISTRY_ENV) or None
+    return Home(Path(chosen).expanduser().absolute(), url)
+
+
+def registry_location(home: Home, settings: Settings) -> str | Path:
+    """The registry: --registry, else $CONTROL_ROOM_REGISTRY, else `[registry] url`, else the
+    SQLite file in the data directory. A URL may be postgresql://...; anything else is a path."""
+    return home.url or settings.registry_url or home.registry
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     synchronous: str = "FULL"
+    registry_url: str = ""  # [registry] url: a PostgreSQL URL; "" is the data directory's file
     busy_timeout_ms: int = 10_000
     check_seconds: float = 5.0
     lease_seconds: float = 300.0
@@ -249,6 +265,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("delivery", "author"): ("delivery_author", str),
     ("delivery", "merge"): ("delivery_merge", str),
     ("delivery", "remote"): ("delivery_remote", str),
+    ("registry", "url"): ("registry_url", str),
 }
 CHOICES = {
     "on_shutdown": ("agents.on_shutdown", ("stop", "leave")),

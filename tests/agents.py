@@ -1,4 +1,5 @@
-"""A scripted agent process for the robustness tests: `python -m tests.agents MODE DB N`.
+"""A scripted agent process for the robustness tests: `python -m tests.agents MODE DB N`
+(DB: a SQLite file or a PostgreSQL URL).
 
 MODE `work`: N concurrent agents claim and complete tasks until none is left, printing
 "<task> <epoch>" after each acknowledged completion (flushed, so a parent that kills this
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from control_room.domain import ControlRoomError, NothingToClaim
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
+from control_room.store import open_registry
 
 
 async def agent_loop(coordinator: Coordinator, name: str, errors: list[str]) -> None:
@@ -32,8 +33,8 @@ async def agent_loop(coordinator: Coordinator, name: str, errors: list[str]) -> 
         print(f"{claim.task.id} {claim.lease.epoch}", flush=True)
 
 
-async def work(path: Path, agents: int) -> None:
-    registry = await SqliteRegistry.open(path)
+async def work(path: Path | str, agents: int) -> None:
+    registry = await open_registry(path)
     errors: list[str] = []
     try:
         coordinator = Coordinator(registry)
@@ -46,4 +47,4 @@ async def work(path: Path, agents: int) -> None:
 if __name__ == "__main__":
     mode, db, count = sys.argv[1:4]
     assert mode == "work", mode
-    asyncio.run(work(Path(db), int(count)))
+    asyncio.run(work(db if "://" in db else Path(db), int(count)))

@@ -14,6 +14,8 @@ import pytest
 
 from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry
+from control_room.store.postgres import PostgresRegistry
+from tests.pg import pg_server, pg_url  # noqa: F401 - fixtures
 
 START = 1_800_000_000.0
 
@@ -37,8 +39,22 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def registry(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteRegistry]:
-    store = await SqliteRegistry.open(tmp_path / "registry.db", clock=clock)
+def backend() -> str:
+    """Which registry `registry` is: SQLite, or $CONTROL_ROOM_TEST_BACKEND (`postgres` runs
+    every test on the `registry` fixture on PostgreSQL); a module that always runs on both
+    overrides this with `@pytest.fixture(params=BACKENDS)` (tests/pg.py)."""
+    return os.environ.get("CONTROL_ROOM_TEST_BACKEND", "sqlite")
+
+
+@pytest.fixture
+async def registry(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[SqliteRegistry]:
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+        store: SqliteRegistry = await PostgresRegistry.open(url, clock=clock)
+    else:
+        store = await SqliteRegistry.open(tmp_path / "registry.db", clock=clock)
     yield store
     await store.close()
 

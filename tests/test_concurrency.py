@@ -1,4 +1,5 @@
-"""Many claimers at once, in one process and across processes: each task claimed exactly once."""
+"""Many claimers at once, in one process and across processes: each task claimed exactly once,
+on a SQLite file and on PostgreSQL (the `backend` fixture; tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,31 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from control_room.domain import NothingToClaim, Status, StoreError
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
-from tests.conftest import coordinator_at
+from control_room.store import open_registry
+from tests.pg import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def test_64_claimers_on_2000_tasks_claim_each_exactly_once(tmp_path: Path) -> None:
-    registry = await SqliteRegistry.open(tmp_path / "registry.db")
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def location(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Path | str:
+    """Where the registry is: a SQLite file, or a fresh PostgreSQL database's URL."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return tmp_path / "registry.db"
+
+
+async def test_64_claimers_on_2000_tasks_claim_each_exactly_once(location: Path | str) -> None:
+    registry = await open_registry(location)
     try:
         coordinator = Coordinator(registry)
         await coordinator.add_tasks([{"title": f"task {i}"} for i in range(2000)])
@@ -53,12 +69,15 @@ async def test_64_claimers_on_2000_tasks_claim_each_exactly_once(tmp_path: Path)
         await registry.close()
 
 
-def test_claimers_in_four_processes_share_one_registry(tmp_path: Path) -> None:
-    path = tmp_path / "registry.db"
+def test_claimers_in_four_processes_share_one_registry(location: Path | str) -> None:
+    path = location
 
     async def setup() -> None:
-        async with coordinator_at(path) as coordinator:
-            await coordinator.add_tasks([{"title": f"t{i}"} for i in range(2000)])
+        registry = await open_registry(path)
+        try:
+            await Coordinator(registry).add_tasks([{"title": f"t{i}"} for i in range(2000)])
+        finally:
+            await registry.close()
 
     asyncio.run(setup())
     argv = [sys.executable, "-m", "tests.agents", "work", str(path), "16"]
@@ -78,10 +97,43 @@ def test_claimers_in_four_processes_share_one_registry(tmp_path: Path) -> None:
     assert sum(1 for out, _ in outputs if len(out.splitlines()) > 1) >= 2, "processes overlapped"
 
     async def verify() -> None:
-        registry = await SqliteRegistry.open(path)
+        registry = await open_registry(path)
         tasks = await registry.list_tasks()
         assert {(t.status, t.epoch) for t in tasks} == {(Status.COMPLETED, 1)}
         assert await registry.integrity_check() == "ok"
         await registry.close()
 
     asyncio.run(verify())
+
+
+async def test_two_postgres_registries_claim_each_task_once(pg_url: str) -> None:
+    """Two registries on one database, as two engines on two hosts would be: their writers
+    are serialised by the advisory lock, so every task is claimed once, by one of them."""
+    first, second = await open_registry(pg_url), await open_registry(pg_url)
+    try:
+        await Coordinator(first).add_tasks([{"title": f"t{i}"} for i in range(600)])
+        claimed: list[tuple[int, str]] = []
+
+        async def claimer(side: int, coordinator: Coordinator, index: int) -> None:
+            agent, _ = await coordinator.register_agent(f"c{side}-{index}", ["*"])
+            while True:
+                try:
+                    claim = await coordinator.claim(agent.id)
+                except NothingToClaim:
+                    return
+                claimed.append((side, claim.task.id))
+                await coordinator.complete(claim.task.id, agent.id, claim.lease.epoch, "ok")
+
+        sides = [Coordinator(first), Coordinator(second)]
+        await asyncio.gather(*(claimer(s, sides[s], i) for s in (0, 1) for i in range(16)))
+        ids = [task_id for _, task_id in claimed]
+        assert len(ids) == 600 and len(set(ids)) == 600
+        assert {side for side, _ in claimed} == {0, 1}, "both registries claimed"
+        tasks = await sides[1].tasks()
+        assert {(t.status, t.epoch) for t in tasks} == {(Status.COMPLETED, 1)}
+        events = await sides[0].events(limit=100_000)
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        assert Counter(e.kind for e in events)["claimed"] == 600
+    finally:
+        await first.close()
+        await second.close()

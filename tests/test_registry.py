@@ -1,4 +1,5 @@
-"""Registry behaviour through the coordination service, on real SQLite files."""
+"""Registry behaviour through the coordination service, on real SQLite files and on a real
+PostgreSQL server (the `backend` fixture: both; tests about the SQLite file itself: SQLite only)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from control_room.domain import (
 from control_room.engine import Coordinator
 from control_room.store import SqliteRegistry
 from tests.conftest import FakeClock
+from tests.pg import BACKENDS
+
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 SEED_INSERT = """
 INSERT INTO tasks (
@@ -210,6 +220,7 @@ async def test_cancel_fences_out_the_holder(coordinator: Coordinator, new_agent:
     assert (await coordinator.claim(agent)).task.id == other.id, "the agent is free again"
 
 
+@SQLITE_ONLY
 async def test_revoked_agent_loses_its_token_and_its_task(
     coordinator: Coordinator, registry: SqliteRegistry
 ) -> None:
@@ -230,6 +241,7 @@ async def test_revoked_agent_loses_its_token_and_its_task(
     assert token.encode() not in raw and token.split("_", 1)[1].encode() not in raw
 
 
+@SQLITE_ONLY
 async def test_the_seed_shell_insert_makes_a_normal_task(
     registry: SqliteRegistry, coordinator: Coordinator, new_agent: Any
 ) -> None:
@@ -262,6 +274,7 @@ async def test_the_seed_shell_insert_makes_a_normal_task(
         ),
     ],
 )
+@SQLITE_ONLY
 async def test_the_schema_refuses_rows_the_registry_could_not_manage(
     registry: SqliteRegistry, statement: str, refusal: str
 ) -> None:
@@ -289,6 +302,7 @@ async def test_a_file_that_is_not_a_registry_is_refused(tmp_path: Path) -> None:
         await SqliteRegistry.open(path)
 
 
+@SQLITE_ONLY
 async def test_the_event_log_cannot_be_rewritten(registry: SqliteRegistry) -> None:
     coordinator = Coordinator(registry)
     await coordinator.add_task({"title": "x"})

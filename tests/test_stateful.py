@@ -1,7 +1,8 @@
 """Hypothesis drives random sequences of claims, progress, hand-ins, verdicts, releases, lease
 expiries, approvals, cancels and retries (with a fake clock) against the real SQLite registry and
 against a plain in-memory model written from DESIGN section 2; both must agree at every step,
-including which calls are refused, and every successful write must log the expected events."""
+including which calls are refused, and every successful write must log the expected events.
+The same machine runs on PostgreSQL (a fresh database per example; fewer examples: slower)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from control_room.domain import Conflict, ControlRoomError, NothingToClaim, Status
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
+from control_room.store import SqliteRegistry, open_registry
 from tests.conftest import FakeClock
+from tests.pg import PgServer
 
 LEASE = 100.0
 HELD = (Status.CLAIMED, Status.IN_PROGRESS)
@@ -93,13 +101,17 @@ class Model:
 
 
 class RegistryMachine(RuleBasedStateMachine):
+    pg: PgServer | None = None  # set: each example on a fresh PostgreSQL database
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = tempfile.TemporaryDirectory()
         self.clock = FakeClock()
         self.runner = asyncio.Runner()
         path = Path(self.folder.name) / "registry.db"
-        self.registry = self.run(SqliteRegistry.open(path, clock=self.clock))
+        self.url = self.pg.fresh_database() if self.pg is not None else None
+        where = self.url or path
+        self.registry: SqliteRegistry = self.run(open_registry(where, clock=self.clock))
         self.service = Coordinator(self.registry, lease_seconds=LEASE)
         self.model = Model()
         self.agents = [
@@ -111,6 +123,8 @@ class RegistryMachine(RuleBasedStateMachine):
         self.run(self.registry.close())
         self.runner.close()
         self.folder.cleanup()
+        if self.pg is not None and self.url is not None:
+            self.pg.drop(self.url)
 
     def run(self, awaitable: Awaitable[T]) -> T:
         async def wrapped() -> T:
@@ -350,3 +364,20 @@ RegistryMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRegistryAgainstModel = RegistryMachine.TestCase
+
+
+class PostgresMachine(RegistryMachine):
+    pass
+
+
+def test_postgres_registry_against_model(pg_server: PgServer) -> None:
+    PostgresMachine.pg = pg_server
+    run_state_machine_as_test(
+        PostgresMachine,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=50,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

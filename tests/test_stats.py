@@ -132,6 +132,7 @@ async def test_an_empty_registry_has_no_rates(registry: SqliteRegistry) -> None:
     assert s.to_completed.median is None and s.cost_per_completed is None
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's query plans
 async def test_the_figures_come_from_indexes(registry: SqliteRegistry) -> None:
     """The queries that would scan the event log at scale use its kind index instead."""
     from control_room.store import stats_sql as q

@@ -12,6 +12,14 @@ from control_room.domain import Action, Conflict, NotFound, Status, Task
 from control_room.domain.status import TRANSITIONS, allowed_from
 from control_room.engine import Coordinator
 from tests.conftest import FakeClock
+from tests.pg import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every case on a SQLite file and on PostgreSQL."""
+    return str(request.param)
+
 
 Setup = Callable[[Coordinator, str], Awaitable[Task]]
 

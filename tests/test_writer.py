@@ -21,6 +21,12 @@ from control_room.store import SqliteRegistry
 from tests.conftest import FakeClock
 
 
+@pytest.fixture
+def backend() -> str:
+    """These tests look inside the SQLite writer (its connection, its file): SQLite only."""
+    return "sqlite"
+
+
 @contextmanager
 def write_lock(path: Path) -> Iterator[None]:
     """Hold the database's write lock from another connection until the block ends."""

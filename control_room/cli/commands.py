@@ -20,15 +20,16 @@ from control_room.cli import (
     steer,
     tidy,
 )
-from control_room.config import Home, Settings, load_settings, resolve_home
+from control_room.config import Home, Settings, load_settings, registry_location, resolve_home
 from control_room.domain import Event, InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
 from control_room.engine.validators import NO_RUNNER, checks_have_a_runner
 from control_room.private import make_private, private_umask
+from control_room.store.urls import is_postgres_url, redact
 
 
 def _home(args: argparse.Namespace) -> Home:
-    return resolve_home(getattr(args, "data_dir", None))
+    return resolve_home(getattr(args, "data_dir", None), getattr(args, "registry", None))
 
 
 LONG_RUNNING = ("serve", "run", "mcp", "screen", "web")
@@ -160,6 +161,9 @@ async def init(home: Home) -> int:
     print(f"Initialised Control Room in {home.root}")
     for path in created:
         print(f"  created {path.name}")
+    where = registry_location(home, load_settings(home.config))
+    if is_postgres_url(where):
+        print(f"  registry {redact(str(where))}")
     print("Next: control-room task add --title 'My first task'")
     return 0
 

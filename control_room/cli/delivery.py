@@ -39,7 +39,7 @@ def add_parsers(tasks: Any, command: Callable[..., argparse.ArgumentParser]) -> 
 
 
 def _delivery(coordinator: Coordinator, args: argparse.Namespace) -> Delivery:
-    home = resolve_home(getattr(args, "data_dir", None))
+    home = resolve_home(getattr(args, "data_dir", None), getattr(args, "registry", None))
     named = getattr(args, "config", None)
     settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
     return Delivery.from_settings(coordinator, settings, Path.cwd(), home.worktrees)

@@ -48,6 +48,13 @@ def _common() -> Parser:
         help="data directory (default: $CONTROL_ROOM_HOME or ./.control-room)",
     )
     common.add_argument(
+        "--registry",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the registry: a postgresql:// URL or a SQLite file (default: $CONTROL_ROOM_REGISTRY, "
+        "[registry] url, or registry.db in the data directory)",
+    )
+    common.add_argument(
         "--config",
         default=argparse.SUPPRESS,
         help="config file (default: control-room.toml in the data directory)",

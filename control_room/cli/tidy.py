@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control_room.config import Home
-from control_room.domain import InvalidInput
+from control_room.config import Home, load_settings, registry_location
+from control_room.domain import InvalidInput, StoreError
 from control_room.engine import Coordinator
 from control_room.engine.prune import PruneReport
 from control_room.store.backup import backup
+from control_room.store.urls import is_postgres_url
 
 LISTS = (
     ("capabilities", "--capability", "C", "--no-capabilities"),
@@ -130,6 +131,8 @@ def prune_summary(report: PruneReport, dry_run: bool) -> str:
 
 
 async def run_backup(home: Home, args: argparse.Namespace) -> int:
+    if is_postgres_url(registry_location(home, load_settings(home.config))):
+        raise StoreError("backup copies a SQLite registry; for PostgreSQL use pg_dump")
     made = await asyncio.to_thread(backup, home.registry, Path(args.file), force=args.force)
     print(
         f"backed up {home.registry} to {made.path}: {size(made.size)}, "

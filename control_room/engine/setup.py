@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from control_room.config import DEFAULT_CONFIG, Home, Settings, load_settings
+from control_room.config import DEFAULT_CONFIG, Home, Settings, load_settings, registry_location
 from control_room.domain import StoreError
 from control_room.engine import tokens
 from control_room.engine.service import Coordinator
-from control_room.store import SqliteRegistry
+from control_room.store import open_registry
+from control_room.store.urls import is_postgres_url
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,20 @@ async def init_home(home: Home) -> list[Path]:
         with os.fdopen(fd, "w") as handle:
             handle.write(tokens.new_token("op") + "\n")
         created.append(home.operator_token)
-    new = not home.registry.exists()  # only then: an existing empty file is never "new"
-    if new:
-        created.append(home.registry)
     settings = load_settings(home.config)
-    registry = await SqliteRegistry.open(
-        home.registry, synchronous=settings.synchronous, create=new
-    )
+    where = registry_location(home, settings)
+    # A file only when it is not there yet: an existing empty file is never "new". A
+    # PostgreSQL database gets the schema when it has none.
+    new = is_postgres_url(where) or not _exists(where)
+    if new and not is_postgres_url(where):
+        created.append(Path(where))
+    registry = await open_registry(where, synchronous=settings.synchronous, create=new)
     await registry.close()
     return created
+
+
+def _exists(where: str | Path) -> bool:
+    return os.path.exists(where)
 
 
 @asynccontextmanager
@@ -52,13 +58,14 @@ async def open_coordinator(
     """The coordinator on an initialised data directory; closes the registry on exit.
     `check`: refuse a corrupt registry file (for the processes that serve it); with
     `check_later`, in the background: writes wait for it, `registry.verified()` tells."""
-    if not home.registry.exists():
+    settings = settings or load_settings(home.config)
+    where = registry_location(home, settings)
+    if not is_postgres_url(where) and not _exists(where):
         raise StoreError(
             f"no registry at {home.root}: run `control-room init` first (or pass --data-dir)"
         )
-    settings = settings or load_settings(home.config)
-    registry = await SqliteRegistry.open(
-        home.registry,
+    registry = await open_registry(
+        where,
         synchronous=settings.synchronous,
         busy_timeout_ms=settings.busy_timeout_ms,
         check_seconds=settings.check_seconds if check and settings.check_seconds > 0 else None,

@@ -24,9 +24,11 @@ TASK_AFTER = "(t.priority, t.created_at, t.task_id) > (?, ?, ?)"
 TASK_ORDER = " ORDER BY t.priority, t.created_at, t.task_id LIMIT ?"
 TASK_NEEDS_CAPABILITY = "EXISTS (SELECT 1 FROM json_each(t.required_capabilities) WHERE value = ?)"
 TASK_HELD_BY = "t.agent_id = ?"
+# lower() on both sides: SQLite's LIKE already ignores ASCII case (and lower() folds only
+# ASCII there, so nothing changes); PostgreSQL's LIKE does not, and its lower() folds all case.
 TASK_MENTIONS = (
-    "(t.task_id LIKE ? ESCAPE '\\' OR t.title LIKE ? ESCAPE '\\'"
-    " OR t.description LIKE ? ESCAPE '\\')"
+    "(lower(t.task_id) LIKE lower(?) ESCAPE '\\' OR lower(t.title) LIKE lower(?) ESCAPE '\\'"
+    " OR lower(t.description) LIKE lower(?) ESCAPE '\\')"
 )
 
 AGENT_AFTER = "(a.created_at, a.agent_id) > (?, ?)"
@@ -77,7 +79,7 @@ def task_page(where: TaskFilter, after: TaskKey | None, limit: int) -> tuple[str
 def task_count(where: TaskFilter, cap: int) -> tuple[str, list[Any]]:
     """How many tasks match, counting no further than `cap` (the cost stays bounded)."""
     terms, params = task_filter(where)
-    query = f"SELECT count(*) FROM (SELECT 1 FROM tasks t{_where(terms)} LIMIT ?)"
+    query = f"SELECT count(*) FROM (SELECT 1 FROM tasks t{_where(terms)} LIMIT ?) AS found"
     return query, [*params, cap]
 
 

@@ -53,7 +53,7 @@ CLAIM = f"""
         lease_expires_at = :expires, progress = 0, note = '', updated_at = :now
     WHERE status = 'AVAILABLE' AND task_id = coalesce(:id, (
         SELECT t.task_id FROM tasks t
-        WHERE t.status = 'AVAILABLE' AND (:any OR NOT EXISTS (
+        WHERE t.status = 'AVAILABLE' AND (:any = 1 OR NOT EXISTS (
             SELECT 1 FROM json_each(t.required_capabilities) need
             WHERE need.value NOT IN (SELECT value FROM json_each(:capabilities))))
         ORDER BY t.priority, t.created_at, t.rowid
@@ -93,9 +93,9 @@ INSERT_EVENT = """
 """
 LIST_EVENTS = "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?"
 LIST_TASK_EVENTS = "SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?"
-RECENT_EVENTS = "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id"
+RECENT_EVENTS = "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) AS e ORDER BY id"
 RECENT_TASK_EVENTS = """
-    SELECT * FROM (SELECT * FROM events WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id
+    SELECT * FROM (SELECT * FROM events WHERE task_id = ? ORDER BY id DESC LIMIT ?) AS e ORDER BY id
 """
 # The task's last write by a holder (kinds given as a JSON list): who, and which operation.
 LAST_HOLDER_WRITE = """
@@ -151,7 +151,7 @@ INSERT_RUN = """
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.agent_id = ?"
 LIVE_RUNS = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.ended_at IS NULL ORDER BY r.started_at"
 RECENT_RUNS = f"""
-    SELECT * FROM (SELECT {RUN_COLUMNS} FROM runs r ORDER BY r.started_at DESC LIMIT ?)
+    SELECT * FROM (SELECT {RUN_COLUMNS} FROM runs r ORDER BY r.started_at DESC LIMIT ?) AS recent
     ORDER BY started_at
 """
 SET_RUN_PROCESS = "UPDATE runs SET pid = ?, pid_identity = ?, workdir = ? WHERE agent_id = ?"
@@ -173,7 +173,7 @@ INSERT_DECISION = """
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 RECENT_DECISIONS = """
-    SELECT * FROM (SELECT * FROM routing_decisions ORDER BY id DESC LIMIT ?) ORDER BY id
+    SELECT * FROM (SELECT * FROM routing_decisions ORDER BY id DESC LIMIT ?) AS d ORDER BY id
 """
 
 # Delivery: a task's branch is recorded once, when its first worktree is made.

@@ -39,7 +39,7 @@ from control_room.store.run_store import RunStore
 from control_room.store.stats_store import StatsStore
 from control_room.store.tx import Tx
 from control_room.store.watch_store import WatchStore
-from control_room.store.writer import Writer, on_connection_thread, store_error
+from control_room.store.writer import SqliteSession, Writer, on_connection_thread, store_error
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 T = TypeVar("T")
@@ -162,7 +162,7 @@ class SqliteRegistry(
         except sqlite3.Error as error:
             raise store_error(self.path, error) from None
         self.feed.head = await self.last_event_id()
-        self._writer = Writer(self._db, self.path, self._clock, self._max_batch)
+        self._writer = Writer(SqliteSession(self._db, self.path), self._clock, self._max_batch)
         self._writer.published = self.feed.published
 
     def outside_changes(self) -> AsyncIterator[None]:

@@ -9,6 +9,10 @@ Percentiles are nearest-rank, computed with window functions (SQLite has no perc
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+from control_room.store.spelling import Sql
+
 NO_WINDOW = -1.0e18
 
 TASKS_BY_STATUS = """
@@ -51,8 +55,11 @@ def _first_event_after_added(kinds: str, windowed: bool) -> str:
 
 
 def _rank(p: float) -> str:
-    """The nearest rank ceil(p * n), at least 1, in SQL without math functions."""
-    return f"max(1, CAST(n * {p} AS INTEGER) + (n * {p} > CAST(n * {p} AS INTEGER)))"
+    """The nearest rank ceil(p * n) (at least 1, as n >= 1 and p > 0), in integer arithmetic
+    that SQLite and PostgreSQL compute alike: ceil(a / b) = (a + b - 1) / b."""
+    ratio = Fraction(p).limit_denominator(1000)
+    num, den = ratio.numerator, ratio.denominator
+    return f"((n * {num} + {den - 1}) / {den})"
 
 
 def spread(values: str) -> str:
@@ -96,13 +103,15 @@ EVENTS_BY_KIND = """
     SELECT kind, count(*) AS n FROM events WHERE id > ? AND id <= ? GROUP BY kind
 """
 # The first count reads the whole log: through the kind index, already in kind order.
-ALL_EVENTS_BY_KIND = """
-    SELECT kind, count(*) AS n FROM events INDEXED BY events_by_kind WHERE id <= ? GROUP BY kind
-"""
+ALL_EVENTS_BY_KIND = Sql(
+    sqlite="SELECT kind, count(*) AS n FROM events INDEXED BY events_by_kind WHERE id <= ? "
+    "GROUP BY kind",
+    postgres="SELECT kind, count(*) AS n FROM events WHERE id <= ? GROUP BY kind",
+)
 AGENTS_LIVE = "SELECT count(*) AS n FROM agents WHERE status = 'ACTIVE'"
 RUNS_LIVE = "SELECT count(*) AS n FROM runs WHERE ended_at IS NULL"
 
 
 def inbox_count(source: str) -> str:
     """How many items one of store/inbox_sql.py's sources gives."""
-    return f"SELECT count(*) AS n FROM ({source})"
+    return f"SELECT count(*) AS n FROM ({source}) AS items"

@@ -1,4 +1,6 @@
-"""The single writer of a SQLite registry, with group commit.
+"""The single writer of a registry, with group commit. What is SQLite's in it sits in
+`SqliteSession`; PostgreSQL's session (store/pg_session.py) runs the same batches, beginning
+each with the writers' advisory lock instead of BEGIN IMMEDIATE.
 
 Writes queue up while the previous batch is being committed; the writer then runs the queue as
 one `BEGIN IMMEDIATE` transaction on aiosqlite's connection thread, each operation inside its
@@ -25,7 +27,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
@@ -129,17 +131,55 @@ class FileGuard:
         return broken
 
 
-class Writer:
-    def __init__(
-        self,
-        db: aiosqlite.Connection,
-        path: Path,
-        clock: Callable[[], float],
-        max_batch: int = 512,
-    ) -> None:
+class Session(Protocol):
+    """What the writer needs of its backend: the hop to the writing connection's thread, how a
+    batch's transaction begins, a check before each batch, and which errors mean what."""
+
+    errors: tuple[type[Exception], ...]
+
+    async def run(self, fn: Callable[[Any], T]) -> T: ...
+    def guard(self, conn: Any) -> StoreError | None: ...
+    def begin(self, conn: Any) -> None: ...
+    def error(self, error: Exception) -> StoreError: ...
+    def fatal(self, error: Exception, conn: Any) -> bool: ...
+
+
+class SqliteSession:
+    """The writer's backend for SQLite: aiosqlite's connection thread, BEGIN IMMEDIATE, the
+    file guard, SQLite's error codes. (PostgreSQL's: store/pg_session.py.)"""
+
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self._path = path
         self._files = FileGuard(path)
+
+    async def run(self, fn: Callable[[Any], T]) -> T:
+        return await on_connection_thread(self._db, fn)
+
+    def guard(self, conn: Any) -> StoreError | None:
+        return self._files.check(conn)
+
+    def begin(self, conn: Any) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def error(self, error: Exception) -> StoreError:
+        assert isinstance(error, sqlite3.Error)
+        return store_error(self._path, error)
+
+    def fatal(self, error: Exception, conn: Any) -> bool:
+        return _fatal(error, conn)
+
+
+class Writer:
+    def __init__(
+        self,
+        session: Session,
+        clock: Callable[[], float],
+        max_batch: int = 512,
+    ) -> None:
+        self._session = session
         self._clock = clock
         self._max_batch = max_batch
         self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
@@ -191,7 +231,7 @@ class Writer:
         self._in_flight = batch
         run = functools.partial(self._run_batch, [op for op, _ in batch])
         try:
-            outcomes = await on_connection_thread(self._db, run)
+            outcomes = await self._session.run(run)
         except Exception as error:  # the connection itself failed
             outcomes = [error] * len(batch)
         self._in_flight = []
@@ -210,31 +250,29 @@ class Writer:
             else:
                 future.set_result(outcome[0])
 
-    def _run_batch(self, batch: Sequence[Op], conn: sqlite3.Connection) -> list[Any]:
+    def _run_batch(self, batch: Sequence[Op], conn: Any) -> list[Any]:
         """One transaction for the whole batch, a savepoint per operation, one COMMIT."""
-        gone = self._files.check(conn)
+        gone = self._session.guard(conn)
         if gone is not None:
             return [gone] * len(batch)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._session.begin(conn)
             now = self._clock()
             outcomes = None if self._savepoints else self._run_all(conn, batch, now)
             if outcomes is None:
                 outcomes = [self._run_one(conn, op, now) for op in batch]
                 self._savepoints = any(isinstance(o, BaseException) for o in outcomes)
             conn.execute("COMMIT")
-        except sqlite3.Error as error:
+        except self._session.errors as error:
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.exception("rollback failed; SQLite undoes the transaction on its own")
-            return [store_error(self._path, error)] * len(batch)
+                except self._session.errors:
+                    log.exception("rollback failed; the database undoes the transaction itself")
+            return [self._session.error(error)] * len(batch)
         return outcomes
 
-    def _run_all(
-        self, conn: sqlite3.Connection, batch: Sequence[Op], now: float
-    ) -> list[Any] | None:
+    def _run_all(self, conn: Any, batch: Sequence[Op], now: float) -> list[Any] | None:
         """Every operation without a savepoint of its own (two statements fewer each): their
         (result, events); or None when one was refused, after undoing the whole batch and
         beginning again, so that the caller runs it with savepoints."""
@@ -246,12 +284,12 @@ class Writer:
             except Exception:
                 self._savepoints = True
                 conn.execute("ROLLBACK")
-                conn.execute("BEGIN IMMEDIATE")
+                self._session.begin(conn)
                 return None
             outcomes.append((value, tx.events))
         return outcomes
 
-    def _run_one(self, conn: sqlite3.Connection, op: Op, now: float) -> Any:
+    def _run_one(self, conn: Any, op: Op, now: float) -> Any:
         """(result, events), or the exception that refused the operation and undid its writes."""
         tx = Tx(conn, now)
         conn.execute("SAVEPOINT op")
@@ -262,10 +300,10 @@ class Writer:
             conn.execute("RELEASE op")
             if isinstance(error, ControlRoomError):
                 return error
-            if isinstance(error, sqlite3.Error):
-                if _fatal(error, conn):
+            if isinstance(error, self._session.errors):
+                if self._session.fatal(error, conn):
                     raise  # I/O and the like: the whole batch fails, nothing is acknowledged
-                return store_error(self._path, error)
+                return self._session.error(error)
             log.error("write failed inside the registry", exc_info=error)
             return error
         conn.execute("RELEASE op")
