@@ -22,6 +22,7 @@ from control_room.ui_names import KEY_IDS, theme_names
 
 DEFAULT_HOME = ".control-room"
 HOME_ENV = "CONTROL_ROOM_HOME"
+REGISTRY_ENV = "CONTROL_ROOM_REGISTRY"
 
 DEFAULT_CONFIG = """\
 # Control Room settings. Every key is optional; the values below are the defaults.
@@ -134,6 +135,19 @@ daily_budget_usd = 0      # past this cost of the runs started today, no agent s
 # name = "backend-specialist"
 # runtime = "claude-code"
 # capabilities = ["backend", "api"]
+
+[engine]
+# Several control rooms may share one registry (`control-room init --registry PATH`). Each
+# engine heartbeats there; one silent for longer than this counts as gone, and the others settle
+# its agents' runs (their tasks go back to the queue).
+gone_seconds = 30
+# The name this engine goes by in the registry (default: this machine's host name).
+# host = "build-box"
+
+# [registry]
+# The registry this data directory uses (default: registry.db in it). Also --registry or
+# $CONTROL_ROOM_REGISTRY. A relative path is relative to this data directory.
+# url = "/shared/control-room/registry.db"
 """
 
 
@@ -142,10 +156,11 @@ class Home:
     """The data directory and the files in it."""
 
     root: Path
+    registry_file: Path | None = None  # a registry shared with other data directories
 
     @property
     def registry(self) -> Path:
-        return self.root / "registry.db"
+        return self.registry_file or self.root / "registry.db"
 
     @property
     def config(self) -> Path:
@@ -167,6 +182,29 @@ class Home:
 def resolve_home(data_dir: str | None = None) -> Home:
     chosen = data_dir or os.environ.get(HOME_ENV) or DEFAULT_HOME
     return Home(Path(chosen).expanduser().absolute())
+
+
+def given_registry(given: str | None = None) -> Path | None:
+    """The registry named by --registry or $CONTROL_ROOM_REGISTRY (relative: to the current
+    directory), if any."""
+    url = given or os.environ.get(REGISTRY_ENV)
+    return _registry_path(url, Path.cwd()) if url else None
+
+
+def with_registry(home: Home, settings: Settings, given: str | None = None) -> Home:
+    """`home` with the registry it uses: --registry, else $CONTROL_ROOM_REGISTRY, else
+    `[registry] url` (relative: to the data directory), else its own registry.db."""
+    path = given_registry(given)
+    if path is None and settings.registry_url:
+        path = _registry_path(settings.registry_url, home.root)
+    return Home(home.root, path) if path is not None else home
+
+
+def _registry_path(url: str, base: Path) -> Path:
+    if url.startswith(("postgresql:", "postgres:")):
+        raise InvalidInput("registry", "this Control Room reaches SQLite registries only")
+    path = Path(url.removeprefix("sqlite://")).expanduser()
+    return path if path.is_absolute() else (base / path).absolute()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +243,9 @@ class Settings:
     permission_mode: str = "acceptEdits"
     extra_args: tuple[str, ...] = ()
     permission_timeout_seconds: float = 600.0
+    gone_seconds: float = 30.0
+    engine_host: str | None = None
+    registry_url: str | None = None
 
     @property
     def claude(self) -> ClaudeSettings:
@@ -249,6 +290,9 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("delivery", "author"): ("delivery_author", str),
     ("delivery", "merge"): ("delivery_merge", str),
     ("delivery", "remote"): ("delivery_remote", str),
+    ("engine", "gone_seconds"): ("gone_seconds", (int, float)),
+    ("engine", "host"): ("engine_host", str),
+    ("registry", "url"): ("registry_url", str),
 }
 CHOICES = {
     "on_shutdown": ("agents.on_shutdown", ("stop", "leave")),
@@ -337,6 +381,10 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: server.keep_alive_seconds", "must be from 1 to 3600")
     if not math.isfinite(settings.mcp_idle_seconds) or settings.mcp_idle_seconds <= 0:
         raise InvalidInput(f"{path}: server.mcp_idle_seconds", "must be a positive number")
+    if not math.isfinite(settings.gone_seconds) or not 1 <= settings.gone_seconds <= 86_400:
+        raise InvalidInput(f"{path}: engine.gone_seconds", "must be from 1 to 86400 s")
+    if settings.engine_host is not None and not settings.engine_host.strip():
+        raise InvalidInput(f"{path}: engine.host", "must not be empty")
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings

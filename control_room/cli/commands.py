@@ -21,7 +21,14 @@ from control_room.cli import (
     steer,
     tidy,
 )
-from control_room.config import Home, Settings, load_settings, resolve_home
+from control_room.config import (
+    Home,
+    Settings,
+    given_registry,
+    load_settings,
+    resolve_home,
+    with_registry,
+)
 from control_room.domain import InvalidInput, Status
 from control_room.engine import Coordinator, init_home, open_coordinator
 from control_room.engine.validators import NO_RUNNER, checks_have_a_runner
@@ -43,11 +50,12 @@ async def run(args: argparse.Namespace) -> int:
     if args.command != "demo":  # its world is not `home`
         keep_private(home, deep=args.command in LONG_RUNNING)
     if args.command == "init":
-        return await init(home)
+        return await init(home, getattr(args, "registry", None))
     if args.command == "demo":
         return await demo(args)
     named = getattr(args, "config", None)
     settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
+    home = with_registry(home, settings, getattr(args, "registry", None))
     if args.command == "screen" or (args.command == "run" and not args.headless):
         from control_room.screen import run_screen
 
@@ -155,14 +163,18 @@ async def _run_demo(args: argparse.Namespace, home: Home, project: Path) -> int:
     return 1 if operator.timed_out else 0
 
 
-async def init(home: Home) -> int:
-    created = await init_home(home)
+async def init(home: Home, registry: str | None = None) -> int:
+    shared = given_registry(registry)
+    joined = shared if shared is not None and shared.exists() else None
+    created = await init_home(home, shared)
     if not created:
         print(f"Control Room is already initialised in {home.root}")
         return 0
     print(f"Initialised Control Room in {home.root}")
     for path in created:
         print(f"  created {path.name}")
+    if joined is not None:
+        print(f"  joined the existing registry {joined} (its tasks and agents are shared)")
     print("Next: control-room task add --title 'My first task'")
     return 0
 

@@ -52,6 +52,12 @@ def _common() -> Parser:
         default=argparse.SUPPRESS,
         help="config file (default: control-room.toml in the data directory)",
     )
+    common.add_argument(
+        "--registry",
+        default=argparse.SUPPRESS,
+        help="the registry (default: $CONTROL_ROOM_REGISTRY, [registry] url, or the data "
+        "directory's registry.db)",
+    )
     return common
 
 

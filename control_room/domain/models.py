@@ -135,6 +135,7 @@ class Run:
     turns: int | None = None
     cost_usd: float | None = None
     commit_sha: str | None = None  # the commit its work was collected in (a git worktree)
+    engine_id: str | None = None  # the engine (control room) that started and watches it
 
     @property
     def live(self) -> bool:

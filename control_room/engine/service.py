@@ -52,6 +52,7 @@ class Coordinator:
         self.bus = bus or EventBus()
         self.lease_seconds = lease_seconds
         self.loops: list[Loop] = []  # the loops running in this process, for observers
+        self.engine_id: str | None = None  # this process's engine in the registry, if it runs one
         # Called when the registry changed, whichever process wrote it (the engine's
         # RegistryWatcher calls `registry_changed`), e.g. to forget cached tokens.
         self.change_listeners: list[Callable[[], None]] = []
@@ -240,6 +241,13 @@ class Coordinator:
             return None
         return agent
 
+    async def operator_status(self, token: str) -> str | None:
+        """ACTIVE or REVOKED for an operator token the registry holds (of any data directory
+        sharing it), else None."""
+        if not isinstance(token, str) or not token:
+            return None
+        return await self.registry.operator_status(tokens.token_hash(token))
+
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
 
@@ -257,8 +265,9 @@ class Coordinator:
         token = tokens.new_token()
         agent = Agent(tokens.new_agent_id(), agent_type, tuple(capabilities), runtime)
         run = await self.registry.start_run(
-            agent, tokens.token_hash(token), task_id, agent_type, str(root), os.getpid()
-        )
+            agent, tokens.token_hash(token), task_id, agent_type, str(root), os.getpid(),
+            self.engine_id,
+        )  # fmt: skip
         return run, token
 
     async def run_process(

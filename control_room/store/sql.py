@@ -139,14 +139,14 @@ REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE ag
 RUN_COLUMNS = """
     r.agent_id, r.task_id, r.attempt, r.agent_type, r.runtime, r.run_dir, r.workdir,
     r.started_at, r.pid, r.pid_identity, r.owner_pid, r.ended_at, r.exit_code, r.outcome,
-    r.turns, r.cost_usd, r.commit_sha
+    r.turns, r.cost_usd, r.commit_sha, r.engine_id
 """
 NEXT_ATTEMPT = "SELECT coalesce(max(attempt), 0) + 1 FROM runs WHERE task_id = ?"
 INSERT_RUN = """
     INSERT INTO runs (agent_id, task_id, attempt, agent_type, runtime, run_dir, workdir,
-        started_at, owner_pid)
+        started_at, owner_pid, engine_id)
     VALUES (:agent_id, :task_id, :attempt, :agent_type, :runtime, :run_dir, :workdir,
-        :started_at, :owner_pid)
+        :started_at, :owner_pid, :engine_id)
 """
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.agent_id = ?"
 LIVE_RUNS = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.ended_at IS NULL ORDER BY r.started_at"
