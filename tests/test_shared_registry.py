@@ -173,3 +173,31 @@ def test_the_registry_is_chosen_by_flag_environment_or_config(
         5,
         "build-box",
     )
+
+
+async def test_the_checks_of_a_hand_in_run_on_the_engine_whose_agent_handed_it_in(
+    coordinator: Coordinator, clock: FakeClock, tmp_path: Path
+) -> None:
+    c = coordinator
+    a = _peers(c, clock, [], host="alpha")
+    await a.register()
+    clock.advance(1)
+    b = _peers(c, clock, [])
+    await b.register()
+    spec = {"title": "checked", "priority": "P2", "checks": ["true"]}
+    outside, spawned = await c.add_task(spec), await c.add_task(spec)
+    agent, _ = await c.register_agent("outside", ["*"])
+    claim = await c.claim(agent.id, outside.id)
+    outside = await c.complete(outside.id, agent.id, claim.lease.epoch, "done")
+    c.engine_id = b.engine_id
+    run, _ = await c.start_run(spawned.id, "scripted", "command", (), tmp_path)
+    claim = await c.claim(run.agent_id, spawned.id)
+    spawned = await c.complete(spawned.id, run.agent_id, claim.lease.epoch, "done")
+    assert (outside.status, spawned.status) == ("VALIDATING", "VALIDATING")
+    assert (await a.validates(outside), await b.validates(outside)) == (True, False), (
+        "an outside agent's hand-in: the longest-running engine checks it, once"
+    )
+    assert (await a.validates(spawned), await b.validates(spawned)) == (False, True)
+    clock.advance(11)  # b falls silent: a takes over what b would have checked
+    await a.step()
+    assert await a.validates(spawned)

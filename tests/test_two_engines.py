@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -125,6 +126,8 @@ def test_two_engines_on_one_registry_spawn_each_task_once(tmp_path: Path) -> Non
             headers={"Authorization": "Bearer op_not-a-token"}, timeout=30,
         )  # fmt: skip
         assert stranger.status_code == 401
+        engines = json.loads(run_cli("engine", "list", "--json", data_dir=a).stdout)
+        assert sorted(e["host"] for e in engines) == ["alpha", "beta"]
         assert all(engine.poll() is None for engine in running)
     runs = _rows(registry, "SELECT task_id, engine_id FROM runs")
     per_task = {i: [e for t, e in runs if t == i] for i in ids}
@@ -136,6 +139,19 @@ def test_two_engines_on_one_registry_spawn_each_task_once(tmp_path: Path) -> Non
     stopped = _rows(registry, "SELECT count(*) FROM engines WHERE stopped_at IS NOT NULL")
     assert stopped == [(2,)], "a clean exit marks the engine stopped"
     assert _rows(registry, "SELECT count(*) FROM operators WHERE status = 'ACTIVE'") == [(2,)]
+    listed = run_cli("agent", "list", "--all", data_dir=b)  # b's CLI reads the shared registry
+    assert listed.returncode == 0, listed.stderr
+    header, *lines = listed.stdout.splitlines()
+    assert "HOST" in header and {"alpha", "beta"} <= set(" ".join(lines).split())
+    shown = json.loads(run_cli("agent", "list", "--all", "--json", data_dir=a).stdout)
+    assert {agent["host"] for agent in shown} == {"alpha", "beta"}
+    name = f"{socket.gethostname()}:{a}"  # init registered it, before the host was named
+    assert run_cli("operator", "list", data_dir=b).stdout.count(" ACTIVE ") == 2
+    revoked = run_cli("operator", "revoke", name, data_dir=b)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout, revoked.stderr
+    assert _rows(registry, "SELECT status FROM operators WHERE name = ?", name) == [("REVOKED",)]
+    again = run_cli("operator", "revoke", name, data_dir=b)
+    assert again.returncode == 1 and again.stderr.startswith("control-room: error: no active")
 
 
 def test_the_runs_of_a_killed_engine_are_settled_by_the_other_once_it_is_gone(

@@ -17,6 +17,7 @@ from control_room.cli import (
     listing,
     plan,
     render,
+    shared,
     stats,
     steer,
     tidy,
@@ -85,6 +86,8 @@ async def run(args: argparse.Namespace) -> int:
             return await stats.run(coordinator, args)
         if args.command == "plan":
             return await plan.run(coordinator, args, settings)
+        if args.command in ("engine", "operator"):
+            return await shared.run(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -125,6 +125,7 @@ class Engine:
             reports = Loop("report-watcher", REPORT_SECONDS, self.supervisor.read_reports)
             self.loops = [self.assigner.loop, self.reconciler.loop, reports, *self.loops]
             self.loops.append(self.peers.loop)
+            self.validation.mine = self.peers.validates
         for loop in self.loops:
             loop.on_error = self._loop_failed
         coordinator.registry.listeners.append(self._on_events)

@@ -14,6 +14,7 @@ registers again under a new id.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -22,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from control_room.domain import ControlRoomError, Run
+from control_room.domain import ControlRoomError, NotFound, Run, Task
 from control_room.domain.engines import EngineInfo, heartbeat_seconds, silent
 from control_room.engine import processes
 from control_room.engine.loops import Loop
@@ -116,6 +117,25 @@ class Peers:
 
     def _name(self) -> str:
         return f"engine {self.engine_id}" if self.engine_id else "engine"
+
+    async def validates(self, task: Task) -> bool:
+        """Whether this engine runs the checks of a handed-in task: the one whose agent handed
+        it in (its working directory is there); when no live engine started that agent (an
+        outside agent, or its engine is gone), the longest-running live engine."""
+        registry = self.coordinator.registry
+        run: Run | None = None
+        if task.agent_id:
+            with contextlib.suppress(NotFound):
+                run = await registry.get_run(task.agent_id)
+        if run is not None and run.engine_id is not None:
+            if run.engine_id == self.engine_id:
+                return True
+            owner = await registry.get_engine(run.engine_id)
+            if owner is not None and self.gone(owner) is None:
+                return False
+        live = [e for e in await registry.engines() if self.gone(e) is None]
+        first = min(live, key=lambda e: (e.started_at, e.id), default=None)
+        return first is None or first.id == self.engine_id
 
     async def refresh(self) -> None:
         """Read the engines that have live runs (the reconciler's step begins with it)."""

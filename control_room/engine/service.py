@@ -31,6 +31,7 @@ from control_room.domain import (
 )
 from control_room.domain import specs as check
 from control_room.domain.edits import parse_edit
+from control_room.domain.engines import EngineInfo
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.domain.stats import Stats
@@ -247,6 +248,17 @@ class Coordinator:
         if not isinstance(token, str) or not token:
             return None
         return await self.registry.operator_status(tokens.token_hash(token))
+
+    async def operators(self) -> list[dict[str, Any]]:
+        """The operator tokens registered (name, status, times; never the token)."""
+        return await self.registry.operators()
+
+    async def revoke_operator(self, name: str, actor: str = "operator") -> int:
+        return await self.registry.revoke_operator(check.text(name, "name", 1000), actor)
+
+    async def engines(self) -> list[EngineInfo]:
+        """The engines registered as running in the registry (control rooms sharing it)."""
+        return await self.registry.engines()
 
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()

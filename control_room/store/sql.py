@@ -115,7 +115,9 @@ AGENT_COLUMNS = """
         AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS task_id,
     (SELECT r.pid FROM runs r WHERE r.agent_id = a.agent_id AND r.ended_at IS NULL) AS pid,
     (SELECT r.turns FROM runs r WHERE r.agent_id = a.agent_id) AS turns,
-    (SELECT r.cost_usd FROM runs r WHERE r.agent_id = a.agent_id) AS cost_usd
+    (SELECT r.cost_usd FROM runs r WHERE r.agent_id = a.agent_id) AS cost_usd,
+    (SELECT e.host FROM runs r JOIN engines e ON e.engine_id = r.engine_id
+        WHERE r.agent_id = a.agent_id) AS host
 """
 INSERT_AGENT = """
     INSERT INTO agents (agent_id, name, capabilities, runtime, token_hash, created_at)
