@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from control_room.domain.engines import heartbeat_seconds
 from control_room.engine import processes
@@ -38,7 +39,9 @@ def _config(modes: str, *, host: str, registry: Path, gone_seconds: float = 30) 
     )
 
 
-def _homes(tmp_path: Path, modes: str, gone_seconds: float = 30) -> tuple[Path, Path, Path]:
+def _homes(
+    tmp_path: Path, modes: str, gone_seconds: float = 30, hosts: tuple[str, str] = ("alpha", "beta")
+) -> tuple[Path, Path, Path]:
     """Data directories a and b; b joins a's registry. Returns (a, b, registry)."""
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_cli("init", data_dir=a).returncode == 0
@@ -47,7 +50,7 @@ def _homes(tmp_path: Path, modes: str, gone_seconds: float = 30) -> tuple[Path, 
     assert joined.returncode == 0, joined.stderr
     assert f"joined the existing registry {registry}" in joined.stdout
     assert not (b / "registry.db").exists(), "b keeps no registry of its own"
-    for home, host in ((a, "alpha"), (b, "beta")):
+    for home, host in zip((a, b), hosts, strict=True):
         config = _config(modes, host=host, registry=registry, gone_seconds=gone_seconds)
         (home / "control-room.toml").write_text(config)
     return a, b, registry
@@ -154,11 +157,16 @@ def test_two_engines_on_one_registry_spawn_each_task_once(tmp_path: Path) -> Non
     assert again.returncode == 1 and again.stderr.startswith("control-room: error: no active")
 
 
+@pytest.mark.parametrize("same_host", [False, True], ids=["other-host", "same-host"])
 def test_the_runs_of_a_killed_engine_are_settled_by_the_other_once_it_is_gone(
-    tmp_path: Path,
+    tmp_path: Path, same_host: bool
 ) -> None:
-    gone = 3.0
-    a, b, registry = _homes(tmp_path, "hang,work", gone_seconds=gone)
+    """On another host (as far as b knows) a is gone once silent for gone_seconds, and its
+    agents cannot be seen from b; on the same host a's process is seen gone at once and b stops
+    a's agents itself."""
+    gone = 3.0 if not same_host else 60.0
+    hosts = ("here", "here") if same_host else ("alpha", "beta")
+    a, b, registry = _homes(tmp_path, "hang,work", gone_seconds=gone, hosts=hosts)
     ports = free_port(), free_port()
     ids = ["T-KILLED-1", "T-KILLED-2"]
     pids: list[int] = []
@@ -183,17 +191,22 @@ def test_the_runs_of_a_killed_engine_are_settled_by_the_other_once_it_is_gone(
                 _wait(lambda: set(_statuses(registry).values()) == {"COMPLETED"})
                 assert second.poll() is None
             (noticed,) = _rows(registry, "SELECT at FROM events WHERE kind = 'engine_gone'")
-            assert float(noticed[0]) - killed_at >= gone - heartbeat_seconds(gone) - 0.5, (
-                "settled only once the killed engine was silent for gone_seconds"
-            )
+            if same_host:
+                assert float(noticed[0]) - killed_at < gone / 2, "seen gone long before 60 s"
+                assert not any(processes.alive(pid) for pid in pids), "b stopped a's agents"
+            else:
+                assert float(noticed[0]) - killed_at >= gone - heartbeat_seconds(gone) - 0.5, (
+                    "settled only once the killed engine was silent for gone_seconds"
+                )
         finally:
-            for pid in pids:  # a's agents were on "another host" for b: b could not stop them
+            for pid in pids:  # a's agents on "another host" for b: b could not stop them
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
     ended = _rows(registry, "SELECT task_id, outcome, engine_id FROM runs ORDER BY started_at")
     assert len(ended) == 4
     first_runs, second_runs = ended[:2], ended[2:]
-    assert all("elsewhere is gone" in str(o) for _, o, _ in first_runs), first_runs
+    how = "was stopped: the Control Room that started it had ended" if same_host else "elsewhere"
+    assert all(how in str(o) for _, o, _ in first_runs), first_runs
     assert len({e for _, _, e in first_runs}) == 1 and len({e for _, _, e in second_runs}) == 1
     assert {t for t, _, _ in second_runs} == set(ids), "each task re-spawned once, by b"
     attempts = _rows(registry, "SELECT attempts FROM tasks")

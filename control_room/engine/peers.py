@@ -104,16 +104,9 @@ class Peers:
             if why is None:
                 continue
             before = self.clock() + 1 if "process" in why else engine.seen_at + 1e-6
-            with_runs = await self._has_live_runs(engine.id)
-            marked = await registry.engine_found_gone(engine.id, before, why, self._name())
-            woke = woke or (marked and with_runs)
-        if woke:
+            woke = await registry.engine_found_gone(engine.id, before, why, self._name()) or woke
+        if woke:  # the reconciler settles their runs (it finds none if they had none)
             self.on_others_gone()
-
-    async def _has_live_runs(self, engine_id: str) -> bool:
-        return any(e.id == engine_id for e in await self.coordinator.registry.engines(
-            running_runs=True
-        ))  # fmt: skip
 
     def _name(self) -> str:
         return f"engine {self.engine_id}" if self.engine_id else "engine"

@@ -36,6 +36,7 @@ RUN_ENGINES = f"""
     SELECT {ENGINE_COLUMNS} FROM engines WHERE engine_id IN (
         SELECT r.engine_id FROM runs r WHERE r.ended_at IS NULL)
 """
+RUNS_OF_ENGINE = "SELECT 1 FROM runs WHERE engine_id = ? AND ended_at IS NULL LIMIT 1"
 LIVE_RUN_OF_TASK = """
     SELECT agent_id, engine_id FROM runs WHERE task_id = ? AND ended_at IS NULL
 """
@@ -76,9 +77,12 @@ def stopped(tx: Tx, engine_id: str) -> None:
 
 def found_gone(tx: Tx, engine_id: str, seen_before: float, why: str, by: str) -> bool:
     """Mark an engine gone if it still has not heartbeat since `seen_before` (checked again in
-    this transaction); True when this call marked it."""
+    this transaction); True when this call marked it. The event `engine_gone` is logged when
+    it left live runs (an engine that ended with nothing running is not news)."""
     if tx.conn.execute(GONE, (tx.now, engine_id, seen_before)).rowcount != 1:
         return False
+    if tx.conn.execute(RUNS_OF_ENGINE, (engine_id,)).fetchone() is None:
+        return True
     tx.log(
         "engine_gone", by, message=f"engine {engine_id} is gone ({why}): its runs are settled",
         engine_id=engine_id,
