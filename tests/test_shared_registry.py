@@ -201,3 +201,8 @@ async def test_the_checks_of_a_hand_in_run_on_the_engine_whose_agent_handed_it_i
     clock.advance(11)  # b falls silent: a takes over what b would have checked
     await a.step()
     assert await a.validates(spawned)
+    serve = _peers(c, clock, [])  # `serve`: no engine of its own
+    assert not await serve.validates(outside), "an engine runs: it checks"
+    for engine in (a, b):
+        await engine.stopped()
+    assert await serve.validates(outside) and await serve.validates(spawned)

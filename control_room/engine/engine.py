@@ -126,6 +126,12 @@ class Engine:
             self.loops = [self.assigner.loop, self.reconciler.loop, reports, *self.loops]
             self.loops.append(self.peers.loop)
             self.validation.mine = self.peers.validates
+        else:  # `serve` checks hand-ins only while no engine runs on the registry
+            watching = Peers(
+                coordinator, home.root, "", gone_seconds=settings.gone_seconds,
+                host=settings.engine_host,
+            )  # fmt: skip
+            self.validation.mine = watching.validates
         for loop in self.loops:
             loop.on_error = self._loop_failed
         coordinator.registry.listeners.append(self._on_events)
