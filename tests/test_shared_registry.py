@@ -15,7 +15,7 @@ from control_room.engine import Coordinator
 from control_room.engine.peers import Peers
 from control_room.engine.tokens import new_token, token_hash
 from control_room.server.auth import Authenticator
-from tests.conftest import FakeClock, coordinator_at
+from tests.conftest import FakeClock, coordinator_at, run_cli
 
 
 async def test_two_engines_racing_on_one_registry_file_start_each_task_once(
@@ -206,3 +206,24 @@ async def test_the_checks_of_a_hand_in_run_on_the_engine_whose_agent_handed_it_i
     for engine in (a, b):
         await engine.stopped()
     assert await serve.validates(outside) and await serve.validates(spawned)
+
+
+def test_init_joins_an_existing_registry_and_the_cli_lists_engines_and_operators(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    first = run_cli("init", data_dir=a)
+    assert first.returncode == 0 and "joined" not in first.stdout
+    joined = run_cli("init", "--registry", str(a / "registry.db"), data_dir=b)
+    assert joined.returncode == 0, joined.stderr
+    assert f"joined the existing registry {a / 'registry.db'}" in joined.stdout
+    assert "created registry.db" not in joined.stdout
+    assert load_settings(b / "control-room.toml").registry_url == str(a / "registry.db")
+    assert run_cli("task", "add", "--id", "FROM-B", "--title", "t", data_dir=b).returncode == 0
+    assert "FROM-B" in run_cli("task", "list", data_dir=a).stdout, "one queue"
+    engines = run_cli("engine", "list", data_dir=b)
+    assert (engines.returncode, engines.stdout) == (0, "No engine runs on this registry.\n")
+    names = run_cli("operator", "list", data_dir=a).stdout
+    assert f":{a}  " in names and f":{b}  " in names and names.count("ACTIVE") == 2
+    again = run_cli("init", data_dir=b)
+    assert "already initialised" in again.stdout and "joined" not in again.stdout

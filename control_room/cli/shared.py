@@ -44,7 +44,8 @@ async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
              e.data_dir)
             for e in engines
         ]  # fmt: skip
-        print(render.table(("ID", "HOST", "PID", "STARTED", "SEEN", "DATA DIR"), rows))
+        headers = ("ID", "HOST", "PID", "STARTED", "SEEN", "DATA DIR")
+        print(render.table(headers, rows) if rows else "No engine runs on this registry.")
         return 0
     if args.operator_command == "revoke":
         if not await coordinator.revoke_operator(args.name):
@@ -55,5 +56,5 @@ async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
         (str(o["name"]), str(o["status"]), render.ago(float(o["created_at"]), now))
         for o in await coordinator.operators()
     ]
-    print(render.table(("NAME", "STATUS", "REGISTERED"), tokens))
+    print(render.table(("NAME", "STATUS", "REGISTERED"), tokens) if tokens else "None.")
     return 0
