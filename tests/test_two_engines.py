@@ -137,6 +137,8 @@ def test_two_engines_on_one_registry_spawn_each_task_once(tmp_path: Path) -> Non
     assert all(len(engines) == 1 for engines in per_task.values()), per_task
     started = _rows(registry, "SELECT task_id FROM events WHERE kind = 'agent_started'")
     assert sorted(str(t) for (t,) in started) == sorted(ids), "each task spawned exactly once"
+    decided = _rows(registry, "SELECT count(*) FROM routing_decisions GROUP BY task_id")
+    assert max(n for (n,) in decided) <= 6, "a refused spawn is held, not retried in a loop"
     hosts = _rows(registry, "SELECT DISTINCT e.host FROM runs r JOIN engines e USING (engine_id)")
     assert {str(h) for (h,) in hosts} == {"alpha", "beta"}, "both engines started agents"
     stopped = _rows(registry, "SELECT count(*) FROM engines WHERE stopped_at IS NOT NULL")
