@@ -103,7 +103,9 @@ class Peers:
             why = self.gone(engine)
             if why is None:
                 continue
-            before = self.clock() + 1 if "process" in why else engine.seen_at + 1e-6
+            # Marked only if it has not heartbeat since read (silent), or at all (process ended).
+            quiet = silent(engine, self.clock(), self.gone_seconds)
+            before = engine.seen_at + 1e-6 if quiet else self.clock() + 1
             woke = await registry.engine_found_gone(engine.id, before, why, self._name()) or woke
         if woke:  # the reconciler settles their runs (it finds none if they had none)
             self.on_others_gone()
