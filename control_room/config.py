@@ -17,6 +17,7 @@ from typing import Any
 from control_room.domain import InvalidInput
 from control_room.domain.permissions import PERMISSION_MODES, ClaudeSettings
 from control_room.domain.routing import RoutingRules
+from control_room.domain.urls import is_postgres_url
 from control_room.routing_config import routing_rules
 from control_room.ui_names import KEY_IDS, theme_names
 
@@ -39,8 +40,9 @@ check_seconds = 5
 
 [registry]
 # Where the tasks live: registry.db in this directory by default. A PostgreSQL URL puts them on
-# a server several control rooms share (also --registry URL or $CONTROL_ROOM_REGISTRY). Keep
-# its password out of this file: libpq reads PGPASSWORD and ~/.pgpass.
+# a server several control rooms share (also --registry URL or $CONTROL_ROOM_REGISTRY); so does
+# the path of another SQLite file on this machine (relative: to this directory). Keep a
+# password out of this file: libpq reads PGPASSWORD and ~/.pgpass.
 # url = "postgresql://control@db.example.com/control_room"
 
 [leases]
@@ -141,6 +143,14 @@ daily_budget_usd = 0      # past this cost of the runs started today, no agent s
 # name = "backend-specialist"
 # runtime = "claude-code"
 # capabilities = ["backend", "api"]
+
+[engine]
+# Several control rooms may share one registry (`control-room init --registry PATH`). Each
+# engine heartbeats there; one silent for longer than this counts as gone, and the others settle
+# its agents' runs (their tasks go back to the queue).
+gone_seconds = 30
+# The name this engine goes by in the registry (default: this machine's host name).
+# host = "build-box"
 """
 
 
@@ -149,10 +159,15 @@ class Home:
     """The data directory and the files in it."""
 
     root: Path
-    url: str | None = None  # --registry or $CONTROL_ROOM_REGISTRY; see registry_location
+    # The registry when it is not this directory's registry.db: a PostgreSQL URL, or another
+    # SQLite file's absolute path (--registry, $CONTROL_ROOM_REGISTRY; see registry_location).
+    url: str | None = None
 
     @property
     def registry(self) -> Path:
+        """The SQLite registry file: registry.db here, unless `url` names another file."""
+        if self.url and not is_postgres_url(self.url):
+            return Path(self.url)
         return self.root / "registry.db"
 
     @property
@@ -173,21 +188,50 @@ class Home:
 
 
 def resolve_home(data_dir: str | None = None, registry: str | None = None) -> Home:
+    """The data directory, with the registry named by --registry or $CONTROL_ROOM_REGISTRY."""
     chosen = data_dir or os.environ.get(HOME_ENV) or DEFAULT_HOME
-    url = registry or os.environ.get(REGISTRY_ENV) or None
-    return Home(Path(chosen).expanduser().absolute(), url)
+    return Home(Path(chosen).expanduser().absolute(), given_registry(registry))
+
+
+def given_registry(given: str | None = None) -> str | None:
+    """The registry named by --registry or $CONTROL_ROOM_REGISTRY, if any: a PostgreSQL URL,
+    or a SQLite file's absolute path (a relative one is relative to the current directory)."""
+    url = given or os.environ.get(REGISTRY_ENV)
+    return _normalised(url, Path.cwd()) if url else None
 
 
 def registry_location(home: Home, settings: Settings) -> str | Path:
-    """The registry: --registry, else $CONTROL_ROOM_REGISTRY, else `[registry] url`, else the
-    SQLite file in the data directory. A URL may be postgresql://...; anything else is a path."""
-    return home.url or settings.registry_url or home.registry
+    """The registry: --registry, else $CONTROL_ROOM_REGISTRY, else `[registry] url` (a relative
+    path: relative to the data directory), else the data directory's registry.db. A PostgreSQL
+    URL comes back as it is; a SQLite file as its Path."""
+    url = home.url or (
+        _normalised(settings.registry_url, home.root) if settings.registry_url else ""
+    )
+    if is_postgres_url(url):
+        return url
+    return Path(url) if url else home.registry
+
+
+def with_registry(home: Home, settings: Settings, given: str | None = None) -> Home:
+    """`home` with the registry it uses (see registry_location) in its `url`."""
+    named = given_registry(given) if given or not home.url else home.url
+    if named:
+        home = Home(home.root, named)
+    where = registry_location(home, settings)
+    return home if where == home.root / "registry.db" else Home(home.root, str(where))
+
+
+def _normalised(url: str, base: Path) -> str:
+    if is_postgres_url(url):
+        return url
+    path = Path(url.removeprefix("sqlite://")).expanduser()
+    return str(path if path.is_absolute() else (base / path).absolute())
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     synchronous: str = "FULL"
-    registry_url: str = ""  # [registry] url: a PostgreSQL URL; "" is the data directory's file
+    registry_url: str = ""  # [registry] url: PostgreSQL URL or SQLite path; "" is registry.db here
     busy_timeout_ms: int = 10_000
     check_seconds: float = 5.0
     lease_seconds: float = 300.0
@@ -221,6 +265,8 @@ class Settings:
     permission_mode: str = "acceptEdits"
     extra_args: tuple[str, ...] = ()
     permission_timeout_seconds: float = 600.0
+    gone_seconds: float = 30.0
+    engine_host: str | None = None
 
     @property
     def claude(self) -> ClaudeSettings:
@@ -265,6 +311,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("delivery", "author"): ("delivery_author", str),
     ("delivery", "merge"): ("delivery_merge", str),
     ("delivery", "remote"): ("delivery_remote", str),
+    ("engine", "gone_seconds"): ("gone_seconds", (int, float)),
+    ("engine", "host"): ("engine_host", str),
     ("registry", "url"): ("registry_url", str),
 }
 CHOICES = {
@@ -354,6 +402,10 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
         raise InvalidInput(f"{path}: server.keep_alive_seconds", "must be from 1 to 3600")
     if not math.isfinite(settings.mcp_idle_seconds) or settings.mcp_idle_seconds <= 0:
         raise InvalidInput(f"{path}: server.mcp_idle_seconds", "must be a positive number")
+    if not math.isfinite(settings.gone_seconds) or not 1 <= settings.gone_seconds <= 86_400:
+        raise InvalidInput(f"{path}: engine.gone_seconds", "must be from 1 to 86400 s")
+    if settings.engine_host is not None and not settings.engine_host.strip():
+        raise InvalidInput(f"{path}: engine.host", "must not be empty")
     if not 0 < settings.port < 65536:
         raise InvalidInput(f"{path}: server.port", "must be from 1 to 65535")
     return settings

@@ -33,6 +33,7 @@ async def test_a_run_has_its_own_agent_attempt_folder_and_event(
         "123",
     )
     assert run.live and run.workdir == str(tmp_path)
+    await coordinator.end_run(agent_id, 0, "exited", counts=False)  # one live run per task
     second, _ = await coordinator.start_run(task_id, "builder", "command", (), tmp_path)
     assert second.attempt == 2, "each run of a task gets the next folder"
     (event,) = [e for e in await coordinator.events(task_id=task_id) if e.kind == "agent_started"]

@@ -16,16 +16,25 @@ from control_room.cli import (
     listing,
     plan,
     render,
+    shared,
     stats,
     steer,
     tidy,
 )
-from control_room.config import Home, Settings, load_settings, registry_location, resolve_home
+from control_room.config import (
+    Home,
+    Settings,
+    load_settings,
+    registry_location,
+    resolve_home,
+    with_registry,
+)
 from control_room.domain import Event, InvalidInput, Status
+from control_room.domain.urls import is_postgres_url, redact
 from control_room.engine import Coordinator, init_home, open_coordinator
+from control_room.engine.setup import joins
 from control_room.engine.validators import NO_RUNNER, checks_have_a_runner
 from control_room.private import make_private, private_umask
-from control_room.store.urls import is_postgres_url, redact
 
 
 def _home(args: argparse.Namespace) -> Home:
@@ -46,6 +55,7 @@ async def run(args: argparse.Namespace) -> int:
         return await demo(args)
     named = getattr(args, "config", None)
     settings = load_settings(Path(named), required=True) if named else load_settings(home.config)
+    home = with_registry(home, settings)
     if args.command == "screen" or (args.command == "run" and not args.headless):
         from control_room.screen import run_screen
 
@@ -75,6 +85,8 @@ async def run(args: argparse.Namespace) -> int:
             return await stats.run(coordinator, args)
         if args.command == "plan":
             return await plan.run(coordinator, args, settings)
+        if args.command in ("engine", "operator"):
+            return await shared.run(coordinator, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -154,7 +166,8 @@ async def _run_demo(args: argparse.Namespace, home: Home, project: Path) -> int:
 
 
 async def init(home: Home) -> int:
-    created = await init_home(home)
+    joined = await joins(home, home.url)
+    created = await init_home(home, home.url)
     if not created:
         print(f"Control Room is already initialised in {home.root}")
         return 0
@@ -162,7 +175,11 @@ async def init(home: Home) -> int:
     for path in created:
         print(f"  created {path.name}")
     where = registry_location(home, load_settings(home.config))
-    if is_postgres_url(where):
+    if joined:
+        print(
+            f"  joined the existing registry {redact(str(where))} (its tasks and agents are shared)"
+        )
+    elif is_postgres_url(where):
         print(f"  registry {redact(str(where))}")
     print("Next: control-room task add --title 'My first task'")
     return 0

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from control_room import __version__, early_stop
-from control_room.cli import delivery, import_backlog, inbox, plan, stats, steer, tidy
+from control_room.cli import delivery, import_backlog, inbox, plan, shared, stats, steer, tidy
 from control_room.domain import ControlRoomError, InvalidInput, Status
 
 PROG = "control-room"
@@ -164,6 +164,7 @@ def build_parser() -> Parser:
     tidy.add_parsers(sub, command)
     stats.add_commands(sub, command)
     plan.add_command(sub, command)
+    shared.add_commands(sub, command)
 
     events = command(sub, "events", "the event log, oldest first")
     events.add_argument("--after", type=_count, default=None, metavar="N", help="events after id N")

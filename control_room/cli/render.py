@@ -139,6 +139,7 @@ def event_line(e: Event, *, with_task: bool = True) -> str:
 
 
 def agent_table(agents: Sequence[Agent], now: float) -> str:
+    hosts = any(a.host for a in agents)  # control rooms sharing a registry: which one runs it
     rows = [
         (
             a.id,
@@ -149,11 +150,13 @@ def agent_table(agents: Sequence[Agent], now: float) -> str:
             ago(a.last_seen, now),
             "" if a.turns is None else str(a.turns),
             "" if a.cost_usd is None else f"${a.cost_usd:.2f}",
+            *((a.host or "",) if hosts else ()),
             ", ".join(a.capabilities),
         )
         for a in agents
     ]
     headers = (
-        "ID", "NAME", "RUNTIME", "STATUS", "TASK", "LAST SEEN", "TURNS", "COST", "CAPABILITIES"
+        "ID", "NAME", "RUNTIME", "STATUS", "TASK", "LAST SEEN", "TURNS", "COST",
+        *(("HOST",) if hosts else ()), "CAPABILITIES",
     )  # fmt: skip
     return table(headers, rows)

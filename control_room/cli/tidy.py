@@ -16,10 +16,10 @@ from typing import Any
 
 from control_room.config import Home, load_settings, registry_location
 from control_room.domain import InvalidInput, StoreError
+from control_room.domain.urls import is_postgres_url
 from control_room.engine import Coordinator
 from control_room.engine.prune import PruneReport
 from control_room.store.backup import backup
-from control_room.store.urls import is_postgres_url
 
 LISTS = (
     ("capabilities", "--capability", "C", "--no-capabilities"),

@@ -101,6 +101,7 @@ class Agent:
     pid: int | None = None
     turns: int | None = None
     cost_usd: float | None = None
+    host: str | None = None  # the host of the engine that started it (control rooms sharing)
 
     def can_take(self, required: tuple[str, ...]) -> bool:
         """An agent fits a task when it has every required capability (`*` fits all)."""
@@ -135,6 +136,7 @@ class Run:
     turns: int | None = None
     cost_usd: float | None = None
     commit_sha: str | None = None  # the commit its work was collected in (a git worktree)
+    engine_id: str | None = None  # the engine (control room) that started and watches it
 
     @property
     def live(self) -> bool:

@@ -83,6 +83,7 @@ class Assigner:
     async def step(self) -> None:
         failure, self._failure = self._failure, None
         if self.supervisor.accepting:
+            await self.supervisor.forget_ended_elsewhere()  # another engine's agents
             # Kept until routed: a pass that fails half-way leaves them for the next one.
             self._due |= await (self._catch_up() if self._after is not None else self._start())
             self._over_budget = await self.budget.over()

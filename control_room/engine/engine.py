@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from control_room.config import Home, Settings
-from control_room.domain import Event
+from control_room.domain import ControlRoomError, Event
 from control_room.domain.routing import AgentType
 from control_room.engine import validators
 from control_room.engine.anthropic_runtime import AnthropicRuntime
@@ -22,6 +22,7 @@ from control_room.engine.assignment import Assigner
 from control_room.engine.delivery import Delivery
 from control_room.engine.loops import Loop
 from control_room.engine.notify import Notifier
+from control_room.engine.peers import Peers
 from control_room.engine.reconciler import Reconciler
 from control_room.engine.runtimes import (
     ClaudeCodeRuntime,
@@ -30,6 +31,7 @@ from control_room.engine.runtimes import (
     claude_settings,
 )
 from control_room.engine.service import Coordinator
+from control_room.engine.setup import register_operator
 from control_room.engine.start_failures import StartFailures
 from control_room.engine.supervisor import RuntimeFactory, Supervisor
 from control_room.engine.validation import ValidationRunner
@@ -86,6 +88,7 @@ class Engine:
         self.supervisor: Supervisor | None = None
         self.assigner: Assigner | None = None
         self.reconciler: Reconciler | None = None
+        self.peers: Peers | None = None
         self.loops = [reaper, self.validation.loop, self.notifier.loop]
         if agents_url is not None:
             self.supervisor = Supervisor(
@@ -105,9 +108,24 @@ class Engine:
                 max_repeats=settings.max_repeats,
             )
             self.assigner = Assigner(coordinator, self.supervisor, settings.routing)
-            self.reconciler = Reconciler(coordinator, self.supervisor, self.workspaces)
+            self.peers = Peers(
+                coordinator, home.root, agents_url, gone_seconds=settings.gone_seconds,
+                host=settings.engine_host, on_others_gone=lambda: self._poke("reconciler"),
+                on_lost=self._lost,
+            )  # fmt: skip
+            self.reconciler = Reconciler(
+                coordinator, self.supervisor, self.workspaces, peers=self.peers
+            )
             reports = Loop("report-watcher", REPORT_SECONDS, self.supervisor.read_reports)
             self.loops = [self.assigner.loop, self.reconciler.loop, reports, *self.loops]
+            self.loops.append(self.peers.loop)
+            self.validation.mine = self.peers.validates
+        else:  # `serve` checks hand-ins only while no engine runs on the registry
+            watching = Peers(
+                coordinator, home.root, "", gone_seconds=settings.gone_seconds,
+                host=settings.engine_host,
+            )  # fmt: skip
+            self.validation.mine = watching.validates
         for loop in self.loops:
             loop.on_error = self._loop_failed
         self.watches.append(feed.watch(self._on_events))
@@ -127,12 +145,23 @@ class Engine:
         if any(e.kind in ("checks_passed", "checks_failed") for e in events):
             self._poke("reconciler")
 
+    async def _lost(self) -> None:
+        """Another engine found this one gone and settled its runs: their agents stop."""
+        if self.supervisor is not None:
+            outcome = "was stopped: its Control Room had been found gone by another"
+            for agent_id in list(self.supervisor.attempts):
+                await self.supervisor.stop(agent_id, outcome)
+
     async def _loop_failed(self, name: str, error: str) -> None:
         await self.coordinator.note("loop_failed", name, f"{name} loop failed: {error}")
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Engine]:
         """Run every loop until the block ends; then stop spawning and settle the agents."""
+        with contextlib.suppress(OSError, ControlRoomError):  # a test world may have none
+            await register_operator(self.coordinator.registry, self.home, self.settings)
+        if self.peers is not None:  # in the registry before its first run is started
+            await self.peers.register()
         if self.reconciler is not None:
             # Before anything is routed: runs left by an earlier Control Room are adopted or
             # settled, so the agent limit counts them and their tasks are not held for nothing.
@@ -163,6 +192,9 @@ class Engine:
             else:
                 await self.supervisor.stop_all()
         await self.validation.stop()
+        if self.peers is not None and self.settings.on_shutdown != "leave":
+            with contextlib.suppress(Exception):  # else the others find it gone
+                await self.peers.stopped()
         for loop in self.loops:
             with contextlib.suppress(ValueError):
                 self.coordinator.loops.remove(loop)

@@ -31,6 +31,7 @@ from control_room.domain import (
 )
 from control_room.domain import specs as check
 from control_room.domain.edits import parse_edit
+from control_room.domain.engines import EngineInfo
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.domain.stats import Stats
@@ -49,6 +50,7 @@ class Coordinator(FrontDoor):
         self.registry = registry
         self.lease_seconds = lease_seconds
         self.loops: list[Loop] = []  # the loops running in this process, for observers
+        self.engine_id: str | None = None  # this process's engine in the registry, if it runs one
         self.permissions = PermissionDesk(self)  # agents' permission requests, the inbox
         self.plans = PlanDesk(self)  # plans proposed by planner agents (engine/plans.py)
 
@@ -229,6 +231,24 @@ class Coordinator(FrontDoor):
             return None
         return agent
 
+    async def operator_status(self, token: str) -> str | None:
+        """ACTIVE or REVOKED for an operator token the registry holds (of any data directory
+        sharing it), else None."""
+        if not isinstance(token, str) or not token:
+            return None
+        return await self.registry.operator_status(tokens.token_hash(token))
+
+    async def operators(self) -> list[dict[str, Any]]:
+        """The operator tokens registered (name, status, times; never the token)."""
+        return await self.registry.operators()
+
+    async def revoke_operator(self, name: str, actor: str = "operator") -> int:
+        return await self.registry.revoke_operator(check.text(name, "name", 1000), actor)
+
+    async def engines(self) -> list[EngineInfo]:
+        """The engines registered as running in the registry (control rooms sharing it)."""
+        return await self.registry.engines()
+
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
 
@@ -246,8 +266,9 @@ class Coordinator(FrontDoor):
         token = tokens.new_token()
         agent = Agent(tokens.new_agent_id(), agent_type, tuple(capabilities), runtime)
         run = await self.registry.start_run(
-            agent, tokens.token_hash(token), task_id, agent_type, str(root), os.getpid()
-        )
+            agent, tokens.token_hash(token), task_id, agent_type, str(root), os.getpid(),
+            self.engine_id,
+        )  # fmt: skip
         return run, token
 
     async def run_process(

@@ -96,6 +96,9 @@ class Supervisor:
         self.stop_grace_seconds = stop_grace_seconds
         self.on_exit = on_exit
         self.attempts: dict[str, Attempt] = {}  # by agent id, while they run
+        # Tasks another engine sharing the registry has a live agent for (found when this one
+        # tried to start one): task id -> that agent's id. Held as "already starting".
+        self.elsewhere: dict[str, str] = {}
         self.accepting = True
         self.start_failures = start_failures or StartFailures()
         self.wake = wake  # asks for another assignment pass (a resting task may start again)
@@ -107,7 +110,7 @@ class Supervisor:
     def world(self) -> World:
         """What routing needs to know: how many agents run, for which tasks, and which agent
         tasks' agents could not be started lately."""
-        tasks = frozenset(a.run.task_id for a in self.attempts.values())
+        tasks = frozenset(a.run.task_id for a in self.attempts.values()) | frozenset(self.elsewhere)
         failing = self.start_failures.resting()
         return World(running=len(self.attempts), starting=tasks, failing=failing)
 
@@ -124,6 +127,13 @@ class Supervisor:
                     )
                     self._stopping.add(job)
                     job.add_done_callback(self._stopping.discard)
+
+    async def forget_ended_elsewhere(self) -> None:
+        """Drop the tasks whose agent started by another engine has ended."""
+        for task_id, agent_id in list(self.elsewhere.items()):
+            with contextlib.suppress(ControlRoomError):
+                if not (await self.coordinator.registry.get_run(agent_id)).live:
+                    del self.elsewhere[task_id]
 
     async def read_reports(self) -> None:
         """The report watcher's step: follow each running agent's report, and record its
@@ -183,9 +193,14 @@ class Supervisor:
         AgentStartError says why. A managed agent's task is claimed before it starts."""
         kind = self._agent_type(decision.agent_type)
         root = self.runs_root / slug(task.id)
-        run, token = await self.coordinator.start_run(
-            task.id, kind.name, kind.runtime, task.capabilities, root
-        )
+        try:
+            run, token = await self.coordinator.start_run(
+                task.id, kind.name, kind.runtime, task.capabilities, root
+            )
+        except Conflict as error:  # another engine's agent runs for it: routed again when it ends
+            if "started_by" in error.details:
+                self.elsewhere[task.id] = str(error.details["started_by"])
+            raise
         attempt = Attempt(run)
         self.attempts[run.agent_id] = attempt
         try:

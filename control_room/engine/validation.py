@@ -91,6 +91,9 @@ class ValidationRunner:
         self.on_passed = on_passed
         self.after_checks = after_checks  # before the verdict: what the checks left is kept
         self.loop = Loop("validation", self.TICK_SECONDS, self.step)
+        # Whether this process checks a task (several control rooms on one registry: the one
+        # whose agent handed it in); None: every task.
+        self.mine: Callable[[Task], Awaitable[bool]] | None = None
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self.watch = coordinator.feed.watch(self._on_events)  # every process's commits
 
@@ -102,7 +105,7 @@ class ValidationRunner:
         """Start checks for every VALIDATING task not already being checked."""
         for task in await self.coordinator.tasks(status=Status.VALIDATING):
             key = (task.id, task.epoch)
-            if key not in self._running:
+            if key not in self._running and (self.mine is None or await self.mine(task)):
                 job = asyncio.create_task(self._validate(task), name=f"validate-{task.id}")
                 self._running[key] = job
                 job.add_done_callback(functools.partial(self._finished, key))

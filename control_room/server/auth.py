@@ -1,5 +1,6 @@
-"""Who is calling: the operator (token from operator.token), a registered agent (its own token),
-or a newcomer holding the registration secret. Tokens come as `Authorization: Bearer <token>`."""
+"""Who is calling: the operator (token from operator.token, or that of another data directory
+sharing the registry: their hashes are in it), a registered agent (its own token), or a
+newcomer holding the registration secret. Tokens come as `Authorization: Bearer <token>`."""
 
 from __future__ import annotations
 
@@ -42,14 +43,27 @@ class Authenticator:
         self._registration = token_hash(registration_secret) if registration_secret else None
         self._agents: dict[str, tuple[Agent, float]] = {}
         self.watch = coordinator.feed.watch(self._forget_on_revoke)
+        self._operators: dict[str, tuple[str | None, float]] = {}  # hash -> status, until
 
     def forget(self) -> None:
         """Look every token up again on its next use."""
         self._agents.clear()
+        self._operators.clear()
 
     def _forget_on_revoke(self, events: Sequence[Event]) -> None:
-        if any(e.kind in ("agent_revoked", "agent_ended") for e in events):
+        if any(e.kind in ("agent_revoked", "agent_ended", "operator_revoked") for e in events):
             self.forget()
+
+    async def _operator_status(self, token: str, hashed: str) -> str | None:
+        """ACTIVE or REVOKED when the registry holds this operator token, else None."""
+        cached = self._operators.get(hashed)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        status = await self._coordinator.operator_status(token)
+        if len(self._operators) > 1_000:
+            self._operators.clear()
+        self._operators[hashed] = (status, time.monotonic() + self.CACHE_SECONDS)
+        return status
 
     async def _agent(self, token: str, hashed: str) -> Agent | None:
         cached = self._agents.get(hashed)
@@ -69,8 +83,13 @@ class Authenticator:
         token = authorization.removeprefix("Bearer ").strip()
         given = token_hash(token)
         if hmac.compare_digest(given, self._operator):
-            return Caller("operator")
+            revoked = await self._operator_status(token, given) == "REVOKED"
+            return None if revoked else Caller("operator")
         if self._registration and hmac.compare_digest(given, self._registration):
             return Caller("registrant")
         agent = await self._agent(token, given)
-        return Caller("agent", agent) if agent else None
+        if agent is not None:
+            return Caller("agent", agent)
+        if await self._operator_status(token, given) == "ACTIVE":
+            return Caller("operator")  # another control room's, on the shared registry
+        return None

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from control_room.domain.urls import is_postgres_url, redact
 from control_room.store.sqlite import SqliteRegistry
-from control_room.store.urls import is_postgres_url, redact
 
 # Options only the SQLite file understands; a PostgreSQL registry leaves them aside.
 SQLITE_ONLY = ("synchronous", "busy_timeout_ms", "check_seconds", "check_later")

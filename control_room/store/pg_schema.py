@@ -253,7 +253,31 @@ CREATE TABLE plans (
 CREATE INDEX plans_pending ON plans (status, created_at);
 """
 
-PG_MIGRATIONS: tuple[str, ...] = ()
+PG_MIGRATIONS: tuple[str, ...] = (
+    # 12: engines heartbeat in the registry; runs name their engine; operator tokens, hashed
+    f"""
+    CREATE TABLE engines (
+        engine_id {_T} NOT NULL PRIMARY KEY,
+        host {_T} NOT NULL,
+        pid bigint NOT NULL,
+        data_dir {_T} NOT NULL,
+        url {_T} NOT NULL DEFAULT '',
+        started_at double precision NOT NULL,
+        seen_at double precision NOT NULL,
+        stopped_at double precision
+    );
+    CREATE INDEX engines_seen ON engines (seen_at) WHERE stopped_at IS NULL;
+    ALTER TABLE runs ADD COLUMN engine_id {_T};
+    CREATE INDEX runs_live_by_task ON runs (task_id) WHERE ended_at IS NULL;
+    CREATE TABLE operators (
+        token_hash {_T} NOT NULL PRIMARY KEY,
+        name {_T} NOT NULL,
+        status {_T} NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'REVOKED')),
+        created_at double precision NOT NULL,
+        revoked_at double precision
+    );
+    """,
+)
 """The PostgreSQL spelling of each SQLite migration after BASE_VERSION, in order: a new
 migration is written for both (tests/test_pg_store.py checks the counts match)."""
 

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import psycopg
 
 from control_room.domain import StoreError
+from control_room.domain.urls import redact
 from control_room.store.pg_conn import PgConn, row_factory
 from control_room.store.pg_schema import WRITE_LOCK
-from control_room.store.urls import redact
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 10  # seconds, for each connection attempt

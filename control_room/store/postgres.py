@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from control_room.domain import StoreError
+from control_room.domain.urls import redact
 from control_room.store import pg_schema
 from control_room.store.file_changes import LOOK_SECONDS
 from control_room.store.pg_conn import Row, params_of, row_factory, spelling
@@ -36,7 +37,6 @@ from control_room.store.pg_session import (
 )
 from control_room.store.sqlite import SqliteRegistry
 from control_room.store.tx import Tx
-from control_room.store.urls import redact
 from control_room.store.writer import Writer
 
 T = TypeVar("T")

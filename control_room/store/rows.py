@@ -111,6 +111,7 @@ def agent(row: sqlite3.Row) -> Agent:
         pid=row["pid"],
         turns=row["turns"],
         cost_usd=row["cost_usd"],
+        host=row["host"],
     )
 
 

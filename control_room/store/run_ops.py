@@ -14,6 +14,7 @@ from typing import Any
 from control_room.domain import Action, Agent, Conflict, NotFound, Run, Status
 from control_room.domain.status import HELD
 from control_room.store import rows, sql
+from control_room.store.engine_ops import live_run_of
 from control_room.store.ops import failed_attempt
 from control_room.store.tx import Tx
 
@@ -28,18 +29,29 @@ def start_run(
     agent_type: str,
     run_root: str,
     owner_pid: int,
+    engine_id: str | None = None,
 ) -> Run:
     """Register the run's agent and its row; `run_root` gets the attempt number appended. The
-    working directory and the process follow in `run_process`."""
+    working directory and the process follow in `run_process`. A task with a live run (started
+    by any engine sharing the registry) gets no second one: Conflict, with `started_by`."""
     task = tx.task(task_id)
     if task.status is not Status.AVAILABLE:
         raise Conflict(f"{task_id} is {task.status}: no agent is started for it")
+    live = live_run_of(tx, task_id)
+    if live is not None:
+        agent_id, by = live
+        where = f"engine {by}" if by else "another Control Room"
+        raise Conflict(
+            f"{task_id} already has a running agent {agent_id} (started by {where}): "
+            "no second one is started",
+            started_by=agent_id,
+        )
     (attempt,) = tx.conn.execute(sql.NEXT_ATTEMPT, (task_id,)).fetchone()
     values = (agent.id, agent.name, json.dumps(list(agent.capabilities)), agent.runtime)
     tx.conn.execute(sql.INSERT_AGENT, (*values, token_hash, tx.now))
     run = Run(
         agent.id, task_id, attempt, agent_type, agent.runtime, f"{run_root}/{attempt}", "",
-        started_at=tx.now, owner_pid=owner_pid,
+        started_at=tx.now, owner_pid=owner_pid, engine_id=engine_id,
     )  # fmt: skip
     tx.conn.execute(sql.INSERT_RUN, run.to_dict())
     return run

@@ -31,10 +31,11 @@ class RunStore:
         agent_type: str,
         run_root: str,
         owner_pid: int,
+        engine_id: str | None = None,
     ) -> Run:
         return await self._write(
             lambda tx: run_ops.start_run(
-                tx, agent, token_hash, task_id, agent_type, run_root, owner_pid
+                tx, agent, token_hash, task_id, agent_type, run_root, owner_pid, engine_id
             )
         )
 

@@ -280,5 +280,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX plans_pending ON plans (status, created_at);
     ALTER TABLE tasks ADD COLUMN agent_type TEXT;
     """,
+    # version 12: several control rooms on one registry (store/engine_ops.py): each engine's
+    # heartbeat (one silent past [engine] gone_seconds counts as gone, its runs are settled by
+    # the others), the engine that started each run, and the operator tokens of every data
+    # directory sharing the registry, stored hashed like agent tokens
+    """
+    CREATE TABLE engines (
+        engine_id TEXT NOT NULL PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        data_dir TEXT NOT NULL,
+        url TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        seen_at REAL NOT NULL,
+        stopped_at REAL
+    );
+    CREATE INDEX engines_seen ON engines (seen_at) WHERE stopped_at IS NULL;
+    ALTER TABLE runs ADD COLUMN engine_id TEXT;
+    CREATE INDEX runs_live_by_task ON runs (task_id) WHERE ended_at IS NULL;
+    CREATE TABLE operators (
+        token_hash TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'REVOKED')),
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""

@@ -115,7 +115,9 @@ AGENT_COLUMNS = """
         AND t.status IN ('CLAIMED', 'IN_PROGRESS') LIMIT 1) AS task_id,
     (SELECT r.pid FROM runs r WHERE r.agent_id = a.agent_id AND r.ended_at IS NULL) AS pid,
     (SELECT r.turns FROM runs r WHERE r.agent_id = a.agent_id) AS turns,
-    (SELECT r.cost_usd FROM runs r WHERE r.agent_id = a.agent_id) AS cost_usd
+    (SELECT r.cost_usd FROM runs r WHERE r.agent_id = a.agent_id) AS cost_usd,
+    (SELECT e.host FROM runs r JOIN engines e ON e.engine_id = r.engine_id
+        WHERE r.agent_id = a.agent_id) AS host
 """
 INSERT_AGENT = """
     INSERT INTO agents (agent_id, name, capabilities, runtime, token_hash, created_at)
@@ -139,14 +141,14 @@ REVOKE_AGENT = "UPDATE agents SET status = 'REVOKED', token_hash = NULL WHERE ag
 RUN_COLUMNS = """
     r.agent_id, r.task_id, r.attempt, r.agent_type, r.runtime, r.run_dir, r.workdir,
     r.started_at, r.pid, r.pid_identity, r.owner_pid, r.ended_at, r.exit_code, r.outcome,
-    r.turns, r.cost_usd, r.commit_sha
+    r.turns, r.cost_usd, r.commit_sha, r.engine_id
 """
 NEXT_ATTEMPT = "SELECT coalesce(max(attempt), 0) + 1 FROM runs WHERE task_id = ?"
 INSERT_RUN = """
     INSERT INTO runs (agent_id, task_id, attempt, agent_type, runtime, run_dir, workdir,
-        started_at, owner_pid)
+        started_at, owner_pid, engine_id)
     VALUES (:agent_id, :task_id, :attempt, :agent_type, :runtime, :run_dir, :workdir,
-        :started_at, :owner_pid)
+        :started_at, :owner_pid, :engine_id)
 """
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.agent_id = ?"
 LIVE_RUNS = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.ended_at IS NULL ORDER BY r.started_at"

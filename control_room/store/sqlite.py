@@ -29,6 +29,7 @@ from control_room.domain import (
 from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, schema, sql
 from control_room.store.checks import check_alone, check_file, refuse_empty
 from control_room.store.delivery_ops import DeliveryWrites
+from control_room.store.engine_store import EngineStore
 from control_room.store.feed import ChangeFeed
 from control_room.store.file_changes import LOOK_SECONDS, RegistryWatcher
 from control_room.store.listing_store import ListingStore
@@ -66,6 +67,7 @@ class SqliteRegistry(
     DeliveryWrites,
     StatsStore,
     WatchStore,
+    EngineStore,
 ):
     """`Registry` on a SQLite file. Use `await SqliteRegistry.open(path)` and `close()`."""
 
