@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from control_room.domain import (
@@ -18,13 +17,11 @@ from control_room.domain import (
     Agent,
     Claim,
     Conflict,
-    Decision,
     InactiveAgent,
     InvalidInput,
     Lease,
     NotFound,
     NothingToClaim,
-    RoutingDecision,
     Status,
     Task,
     TaskSpec,
@@ -369,32 +366,6 @@ def retry(tx: Tx, task_id: str, actor: str) -> Task:
         status=Status.PENDING if unfinished else Status.AVAILABLE,
         agent_id=None, lease_expires_at=None, attempts=0, reason="",
     )  # fmt: skip
-
-
-# -- routing ---------------------------------------------------------------------------------
-
-
-def record_decisions(tx: Tx, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
-    """Store the decisions that differ from each task's last one, each with a `routed` event;
-    re-deciding the same thing on every tick records nothing. Every spawn is recorded: each
-    starts an agent. Returns those stored."""
-    stored = []
-    for d in decisions:
-        same = (str(d.decision), d.rule, d.why, d.agent_type, d.runtime)
-        last = tx.conn.execute(sql.LAST_DECISION, (d.task_id,)).fetchone()
-        if last is not None and tuple(last) == same and d.decision is not Decision.SPAWN:
-            continue
-        values = (tx.now, d.task_id, *same, d.budget_usd)
-        tx.conn.execute(sql.INSERT_DECISION, values)
-        data: dict[str, Any] = {
-            "decision": str(d.decision),
-            "rule": d.rule,
-            "agent_type": d.agent_type,
-            "runtime": d.runtime,
-        }
-        tx.log("routed", "router", task_id=d.task_id, message=d.why, **data)
-        stored.append(replace(d, at=tx.now))
-    return stored
 
 
 # -- agents ----------------------------------------------------------------------------------

@@ -1,27 +1,27 @@
 """The store's one interface: what the engine may ask of any registry implementation.
 
-A write either commits whole and returns its result, or raises a domain error and changes
-nothing. Every committed event is handed, in commit order, to each of `listeners` right after
-the commit, whether or not the caller is still waiting for the result. SQLite
+Reads are methods. Writes go through one method, `write(op, *args, **kwargs)`: `op` is an
+operation of the store (store/ops.py, run_ops.py, delivery_ops.py, ...), a function of the
+open transaction and the arguments, defined once; the registry runs it in its writer's group
+commit. A write either commits whole and returns its result, or raises a domain error and
+changes nothing. Every committed event is handed, in commit order, to each of `listeners`
+right after the commit, whether or not the caller is still waiting for the result. SQLite
 (store/sqlite.py) is the embedded default; the shape leaves room for a PostgreSQL registry
 (SKIP LOCKED claims, LISTEN/NOTIFY for events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from control_room.domain import (
     Agent,
-    Claim,
     Event,
-    Lease,
     RoutingDecision,
     Run,
     Status,
     Task,
-    TaskSpec,
 )
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
@@ -29,9 +29,12 @@ from control_room.domain.permissions import InboxItem, PermissionRequest
 from control_room.domain.plans import Plan
 from control_room.domain.stats import Stats
 from control_room.store.routing_store import Changes
+from control_room.store.tx import Tx
 from control_room.store.watch_store import Activity
 
 Listener = Callable[[Sequence[Event]], None]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Registry(Protocol):
@@ -40,49 +43,12 @@ class Registry(Protocol):
     async def close(self) -> None: ...
     async def verified(self) -> None: ...  # the check at open done; StoreError if corrupt
 
-    # tasks
-    async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]: ...
-    async def create_task_once(
-        self, spec: TaskSpec, actor: str, key: str, fingerprint: str
-    ) -> tuple[Task, bool]: ...
-    async def import_tasks(
-        self,
-        specs: Sequence[TaskSpec],
-        finished: Mapping[str, tuple[Status, str]],
-        actor: str,
-        *,
-        dry_run: bool = False,
-    ) -> list[Task]: ...
-    async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim: ...
-    async def progress(
-        self, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float
-    ) -> Task: ...
-    async def heartbeat(
-        self, task_id: str, agent_id: str, epoch: int, lease_seconds: float
-    ) -> Lease: ...
-    async def complete(
-        self,
-        task_id: str,
-        agent_id: str,
-        epoch: int,
-        summary: str,
-        files: tuple[str, ...],
-        hours: float | None,
-    ) -> Task: ...
-    async def verdict(
-        self, task_id: str, epoch: int, passed: bool, output: str, actor: str
-    ) -> Task: ...
-    async def release(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task: ...
-    async def block(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task: ...
-    async def expire_leases(self) -> list[Task]: ...
-    async def await_approval(self, task_id: str, why: str, actor: str) -> Task: ...
-    async def approve(self, task_id: str, actor: str) -> Task: ...
-    async def go(self, task_id: str, actor: str) -> Task: ...
-    async def reject(self, task_id: str, reason: str, actor: str) -> Task: ...
-    async def cancel(self, task_id: str, reason: str, actor: str) -> Task: ...
-    async def retry(self, task_id: str, actor: str) -> Task: ...
-    async def edit_task(self, task_id: str, changes: Mapping[str, Any], actor: str) -> Task: ...
+    # every write: `op(tx, *args, **kwargs)` in one transaction of the writer
+    async def write(
+        self, op: Callable[Concatenate[Tx, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
 
+    # tasks
     async def get_task(self, task_id: str) -> Task: ...
     async def list_tasks(
         self, status: Status | None = None, capability: str | None = None
@@ -94,10 +60,6 @@ class Registry(Protocol):
     async def recent_finished(self, before_event: int, limit: int) -> list[tuple[int, Task]]: ...
 
     # agents
-    async def register_agent(
-        self, agent_id: str, name: str, capabilities: tuple[str, ...], runtime: str, token_hash: str
-    ) -> Agent: ...
-    async def revoke_agent(self, agent_id: str, actor: str) -> Agent: ...
     async def get_agent(self, agent_id: str) -> Agent: ...
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None: ...
     async def list_agents(self) -> list[Agent]: ...
@@ -106,62 +68,12 @@ class Registry(Protocol):
     ) -> Page[Agent]: ...
 
     # runs of the agents Control Room starts
-    async def start_run(
-        self,
-        agent: Agent,
-        token_hash: str,
-        task_id: str,
-        agent_type: str,
-        run_root: str,
-        owner_pid: int,
-    ) -> Run: ...
-    async def run_process(
-        self, agent_id: str, pid: int | None, identity: str | None, workdir: str
-    ) -> Run: ...
-    async def end_run(
-        self,
-        agent_id: str,
-        exit_code: int | None,
-        outcome: str,
-        *,
-        counts: bool = True,
-        turns: int | None = None,
-        cost_usd: float | None = None,
-    ) -> Run: ...
-    async def start_failed(
-        self, agent_id: str, why: str, failures: int, give_up: bool
-    ) -> Run | None: ...
-    async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None: ...
     async def get_run(self, agent_id: str) -> Run: ...
     async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]: ...
-    async def note(self, kind: str, actor: str, message: str, **data: Any) -> None: ...
-
-    # delivery (store/delivery_ops.py)
-    async def set_branch(
-        self,
-        task_id: str,
-        repository: str,
-        branch: str,
-        base_branch: str | None,
-        base_commit: str,
-    ) -> Task: ...
-    async def record_commit(
-        self, task_id: str, agent_id: str | None, sha: str, files: int, on_task: bool, why: str
-    ) -> Task: ...
-    async def record_merge(self, task_id: str, merged: str, commit: str, actor: str) -> Task: ...
-    async def merge_conflict(
-        self, task_id: str, files: tuple[str, ...], actor: str, epoch: int | None, feedback: str
-    ) -> Task: ...
 
     # routing
-    async def record_decisions(
-        self, decisions: Sequence[RoutingDecision]
-    ) -> list[RoutingDecision]: ...
     async def recent_decisions(self, limit: int) -> list[RoutingDecision]: ...
     # the incremental assignment loop (store/routing_store.py)
-    async def append_decisions(
-        self, decisions: Sequence[RoutingDecision]
-    ) -> list[RoutingDecision]: ...
     async def changes_since(self, after: int, limit: int = 10_000) -> Changes: ...
     async def last_event(self) -> int: ...
     async def tasks_by_id(self, ids: Sequence[str]) -> list[Task]: ...
@@ -175,16 +87,6 @@ class Registry(Protocol):
     async def last_event_id(self) -> int: ...
 
     # permission requests of spawned agents, and the operator's inbox
-    async def request_permission(
-        self, agent_id: str, tool: str, text: str, key: str, tool_use_id: str = ""
-    ) -> PermissionRequest: ...
-    async def answer_permission(
-        self, request_id: int, allow: bool, always: bool, reason: str, actor: str
-    ) -> PermissionRequest: ...
-    async def close_permissions(self, agent_id: str, reason: str, actor: str) -> int: ...
-    async def record_denials(
-        self, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]
-    ) -> int: ...
     async def get_permission(self, request_id: int) -> PermissionRequest: ...
     async def permission_requests(
         self, *, task_id: str | None = None, pending: bool = False
@@ -200,10 +102,4 @@ class Registry(Protocol):
     async def spent_since(self, since: float) -> float: ...
     async def noted_since(self, kind: str, since: float) -> bool: ...
     # plans proposed by planner agents (store/plan_store.py)
-    async def add_planning_task(self, spec: TaskSpec, agent_type: str, actor: str) -> Task: ...
-    async def propose_plan(
-        self, task_id: str, agent_id: str, epoch: int, tasks: Sequence[dict[str, Any]]
-    ) -> Plan: ...
-    async def approve_plan(self, plan_id: str, actor: str) -> tuple[Plan, list[Task]]: ...
-    async def reject_plan(self, plan_id: str, reason: str, actor: str) -> Plan: ...
     async def get_plan(self, plan_id: str) -> Plan: ...

@@ -116,7 +116,7 @@ def _claimed_since(tx: Tx, run: Run) -> bool:
     return tx.conn.execute(sql.CLAIMED_SINCE, (run.task_id, run.started_at)).fetchone() is not None
 
 
-def note(tx: Tx, kind: str, actor: str, message: str, **data: Any) -> None:
+def note(tx: Tx, /, kind: str, actor: str, message: str, **data: Any) -> None:
     """An event that changes no task: a loop failing, an orphan process stopped."""
     tx.log(kind, actor, message=message, **data)
 
