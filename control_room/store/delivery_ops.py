@@ -9,16 +9,12 @@ feedback, like failed checks).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from control_room.domain import Action, Conflict, Task
-from control_room.domain.status import require
+from control_room.domain import Task, attempts
 from control_room.store import sql
-from control_room.store.ops import FEEDBACK_MAX, failed_attempt
 from control_room.store.run_ops import get_run
 from control_room.store.tx import Tx
-
-T = TypeVar("T")
 
 
 def set_branch(
@@ -79,10 +75,4 @@ def merge_conflict(
     if epoch is None:
         tx.log("merge_conflict", actor, task_id=task_id, message=message, **data)
         return before
-    if before.epoch != epoch:
-        raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {before.epoch}")
-    require(Action.VERDICT, task_id, before.status)
-    return tx.save(
-        Action.VERDICT, before, "merge_conflict", actor, message=message, data=data,
-        feedback=feedback[-FEEDBACK_MAX:], **failed_attempt(before, "merge conflict"),
-    )  # fmt: skip
+    return tx.apply(before, attempts.merge_conflict(before, epoch, feedback, message, data), actor)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from control_room.domain import NotFound
 from control_room.domain.permissions import InboxItem, PermissionRequest
 from control_room.store import inbox_sql, permission_ops
 from control_room.store import permission_sql as psql
-
-T = TypeVar("T")
 
 
 def _one_line(text: str, limit: int = 200) -> str:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from control_room.domain import NotFound
 from control_room.domain.plans import Plan
 from control_room.store import plan_ops
-
-T = TypeVar("T")
 
 
 class PlanStore:

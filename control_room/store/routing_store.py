@@ -9,13 +9,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from control_room.domain import RoutingDecision, Status, Task
 from control_room.store import rows, sql
 from control_room.store.tx import Tx
 
-T = TypeVar("T")
 CHUNK = 500  # ids per query: well under SQLite's limit on bound parameters
 
 # The latest transition of each task that moved after an event id; events without a

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from control_room.domain import NotFound, Run
 from control_room.store import rows, sql
-
-T = TypeVar("T")
 
 
 class RunStore:
