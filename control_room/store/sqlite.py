@@ -212,20 +212,21 @@ class SqliteRegistry(
                 if db is not None:
                     await db.close()
 
-    async def _write(self, op: Callable[[Tx], T]) -> T:
-        if self._writer is None or self._closer is not None:
-            raise StoreError("the registry is closed")
-        if self._verdict is not None:
-            await self.verified()  # nothing is written to a file not yet checked
-        result: T = await self._writer.submit(op)
-        return result
-
     async def write(
         self, op: Callable[Concatenate[Tx, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run the operation `op(tx, *args, **kwargs)` in the writer's next group commit: its
         result once committed, or its refusal (a domain error) with nothing changed."""
-        return await self._write(lambda tx: op(tx, *args, **kwargs))
+        if self._writer is None or self._closer is not None:
+            raise StoreError("the registry is closed")
+        if self._verdict is not None:
+            await self.verified()  # nothing is written to a file not yet checked
+        result: T = await self._writer.submit(lambda tx: op(tx, *args, **kwargs))
+        return result
+
+    async def _write(self, op: Callable[[Tx], T]) -> T:
+        """A raw operation of the transaction alone (tests, repairs)."""
+        return await self.write(op)
 
     # -- reads -----------------------------------------------------------------------------
 
