@@ -1,8 +1,9 @@
 """The coordination service: the one set of operations every front end calls.
 
-It validates what callers send (domain rules) and applies it through the registry, which hands
-every committed event to the bus in commit order. The CLI, the server, the loops and the screen
-all go through here, so they share exactly the same semantics.
+It validates what callers send (domain rules) and applies it through the registry: each write
+is `registry.write(op, ...)`, an operation of the store defined once, in one transaction; the
+registry hands every committed event to the bus in commit order. The CLI, the server, the loops
+and the screen all go through here, so they share exactly the same semantics.
 """
 
 from __future__ import annotations
@@ -39,15 +40,8 @@ from control_room.engine.bus import EventBus
 from control_room.engine.loops import Loop
 from control_room.engine.permissions import PermissionDesk
 from control_room.engine.plans import PlanDesk
-from control_room.store import (
-    Registry,
-    edit_ops,
-    import_ops,
-    keyed_ops,
-    ops,
-    routing_store,
-    run_ops,
-)
+from control_room.store import Registry, edit_ops, import_ops, keyed_ops, ops, run_ops
+from control_room.store.routing_store import append_decisions
 
 MAX_EPOCH = 2**62
 
@@ -334,7 +328,7 @@ class Coordinator:
         only those that are news (domain.routing.is_news)."""
         if not decisions:
             return []
-        return await self.registry.write(routing_store.append_decisions, decisions)
+        return await self.registry.write(append_decisions, decisions)
 
     async def decisions(self, limit: int = 200) -> list[RoutingDecision]:
         return await self.registry.recent_decisions(limit)
