@@ -31,6 +31,16 @@ def test_one_attempt_left_leads_to_dead_letter_with_the_count_in_the_reason() ->
     assert dead["reason"] == "gave up (attempt 3 of 3; no attempts left)"
 
 
+def test_a_hand_in_waits_for_the_checks_when_there_are_any() -> None:
+    done = attempts.handed_in(HELD, "did it", ("a.py",), 1.5)
+    assert (done.kind, done.changes["status"], done.message) == (
+        "completed", Status.COMPLETED, "did it",
+    )  # fmt: skip
+    assert done.changes["lease_expires_at"] is None and done.data == {"hours": 1.5}
+    checked = attempts.handed_in(replace(HELD, checks=("make test",)), "did it", (), None)
+    assert (checked.kind, checked.changes["status"]) == ("handed_in", Status.VALIDATING)
+
+
 def test_a_verdict_completes_or_sends_back_with_the_output_as_feedback() -> None:
     checking = replace(HELD, status=Status.VALIDATING, agent_id=None)
     passed = attempts.verdict(checking, 4, True, "ok")

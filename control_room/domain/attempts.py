@@ -1,7 +1,7 @@
-"""How an attempt at a task ends, when it does not end in a hand-in: another try or dead letter,
-the verdict of its checks, an expired lease, a revoked agent, the end of a run Control Room
-started. Pure functions over a Task returning an `Outcome`, the change a registry backend
-writes (through its transaction's `apply`) and logs as one event.
+"""How an attempt at a task ends: a hand-in, or another try or dead letter; the verdict of its
+checks, an expired lease, a revoked agent, the end of a run Control Room started. Pure
+functions over a Task returning an `Outcome`, the change a registry backend writes (through its
+transaction's `apply`) and logs as one event.
 """
 
 from __future__ import annotations
@@ -43,6 +43,17 @@ def failed_attempt(t: Task, reason: str) -> dict[str, Any]:
         "attempts": t.attempts + 1,
         "reason": reason,
     }
+
+
+def handed_in(t: Task, summary: str, files: tuple[str, ...], hours: float | None) -> Outcome:
+    """The holder hands in: VALIDATING when the task has checks to run, COMPLETED otherwise."""
+    changes = {
+        "status": Status.VALIDATING if t.checks else Status.COMPLETED,
+        "lease_expires_at": None, "progress": 100, "summary": summary, "files": files,
+        "hours": hours, "reason": "",
+    }  # fmt: skip
+    kind = "handed_in" if t.checks else "completed"
+    return Outcome(Action.COMPLETE, kind, changes, message=summary, data={"hours": hours})
 
 
 def released(t: Task, reason: str) -> Outcome:

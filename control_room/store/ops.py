@@ -216,21 +216,7 @@ def complete(
     before, repeated = _held(tx, task_id, agent_id, epoch, Action.COMPLETE)
     if repeated:
         return before
-    return tx.save(
-        Action.COMPLETE,
-        before,
-        "handed_in" if before.checks else "completed",
-        agent_id,
-        message=summary,
-        data={"hours": hours},
-        status=Status.VALIDATING if before.checks else Status.COMPLETED,
-        lease_expires_at=None,
-        progress=100,
-        summary=summary,
-        files=files,
-        hours=hours,
-        reason="",
-    )
+    return tx.apply(before, attempts.handed_in(before, summary, files, hours), agent_id)
 
 
 def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: str) -> Task:
