@@ -16,7 +16,7 @@ from control_room.config import Home, load_settings
 from control_room.domain import StoreError
 from control_room.engine import Coordinator, init_home
 from control_room.server.run import StopSignals
-from control_room.store import SqliteRegistry
+from control_room.store import SqliteRegistry, ops
 from control_room.tui.app import create_app
 from control_room.world import World, open_world
 from tests.faults.test_registry_files import _registry_with_tasks
@@ -50,7 +50,7 @@ async def test_writes_wait_for_the_check_and_a_corrupt_file_takes_none(tmp_path:
     )  # opens before the verdict
     try:
         with pytest.raises(StoreError, match="corrupt"):
-            await registry.create_tasks([], "operator")
+            await registry.write(ops.create_tasks, [], "operator")
         with pytest.raises(StoreError, match="corrupt"):  # every time, not only the first
             await registry.verified()
     finally:

@@ -53,7 +53,7 @@ async def test_metrics_from_loopback(tmp_path: Path) -> None:
         c = server.coordinator
         await c.add_task({"id": "DONE", "title": "done"})
         await c.add_task({"id": "WAIT", "title": "strategy", "type": "strategic"})
-        await c.registry.await_approval("WAIT", "strategic work waits", "router")
+        await c.await_approval("WAIT", "strategic work waits", "router")
         agent, _ = await c.register_agent("outside", ["*"])
         claim = await c.claim(agent.id, "DONE")
         await c.complete("DONE", agent.id, claim.lease.epoch, "ok")

@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from control_room.config import DEFAULT_CONFIG, load_settings
-from control_room.domain import Decision, InvalidInput, Priority, Status, Task
-from control_room.domain.routing import AgentType, RoutingRules, World, decide, route_all
+from control_room.domain import Decision, InvalidInput, Priority, RoutingDecision, Status, Task
+from control_room.domain.routing import (
+    AgentType,
+    RoutingRules,
+    World,
+    decide,
+    is_news,
+    route_all,
+)
 from control_room.engine import Coordinator
 from tests.conftest import FakeClock
 
@@ -171,6 +179,14 @@ def test_bad_routing_config_is_named(tmp_path: Path, text: str, where: str) -> N
         load_settings(path)
 
 
+async def record(coordinator: Coordinator, decisions: list[RoutingDecision]) -> Any:
+    """What the assignment loop does: keep the news (against each task's last stored
+    decision), and append those."""
+    last = await coordinator.registry.open_decisions()
+    news = [d for d in decisions if is_news(last.get(d.task_id), d)]
+    return await coordinator.append_decisions(news)
+
+
 async def test_decisions_are_stored_and_published_only_when_they_change(
     coordinator: Coordinator, clock: FakeClock
 ) -> None:
@@ -178,7 +194,7 @@ async def test_decisions_are_stored_and_published_only_when_they_change(
     later = await coordinator.add_task({"title": "later", "priority": "P3"})
     subscription = coordinator.feed.subscribe()
     first = route_all([urgent, later], World(), RULES, now=clock.now)
-    stored = await coordinator.record_decisions(first)
+    stored = await record(coordinator, first)
     assert [d.decision for d in stored] == [Decision.SPAWN, Decision.WAIT_FOR_CLAIM]
     events = [await subscription.get() for _ in range(2)]
     assert [(e.kind, e.task_id, e.data["rule"]) for e in events] == [
@@ -187,12 +203,12 @@ async def test_decisions_are_stored_and_published_only_when_they_change(
     assert events[0].message == first[0].why
 
     clock.advance(5)
-    again = await coordinator.record_decisions(route_all([urgent, later], World(), RULES))
+    again = await record(coordinator, route_all([urgent, later], World(), RULES))
     assert [(d.task_id, d.rule) for d in again] == [(urgent.id, "auto-spawn")], (
         "a spawn starts another agent each time: recorded again; the unchanged wait is not"
     )
     changed = route_all([urgent], World(running=3), RULES)
-    assert [d.rule for d in await coordinator.record_decisions(changed)] == ["agent-limit"]
+    assert [d.rule for d in await record(coordinator, changed)] == ["agent-limit"]
     history = await coordinator.decisions()
     assert [(d.task_id, d.rule) for d in history] == [
         (urgent.id, "auto-spawn"), (later.id, "claimable"), (urgent.id, "auto-spawn"),

@@ -15,6 +15,7 @@ from control_room.engine import Coordinator
 from control_room.engine.peers import Peers
 from control_room.engine.tokens import new_token, token_hash
 from control_room.server.auth import Authenticator
+from control_room.store import engine_ops
 from tests.conftest import FakeClock, coordinator_at, run_cli
 
 
@@ -67,7 +68,9 @@ async def test_an_engine_silent_past_gone_seconds_is_gone_and_its_runs_left_to_s
     c, woke = coordinator, []
     peers = _peers(c, clock, woke)
     await peers.register()
-    other = await c.registry.register_engine("E-other", "alpha", 424242, "/data/a", "http://a")
+    other = await c.registry.write(
+        engine_ops.register_engine, "E-other", "alpha", 424242, "/data/a", "http://a"
+    )
     task = await c.add_task({"title": "held elsewhere", "priority": "P0"})
     c.engine_id = other.id  # a run the other engine started
     run, _ = await c.start_run(task.id, "scripted", "command", (), tmp_path)
@@ -99,8 +102,12 @@ async def test_an_engine_on_this_host_whose_process_ended_is_gone_at_once(
     await ended.wait()
     peers = _peers(coordinator, clock, [])
     await peers.register()
-    dead = await coordinator.registry.register_engine("E-dead", "beta", ended.pid, "/x", "")
-    alive = await coordinator.registry.register_engine("E-away", "alpha", ended.pid, "/y", "")
+    dead = await coordinator.registry.write(
+        engine_ops.register_engine, "E-dead", "beta", ended.pid, "/x", ""
+    )
+    alive = await coordinator.registry.write(
+        engine_ops.register_engine, "E-away", "alpha", ended.pid, "/y", ""
+    )
     await peers.step()
     assert (await coordinator.registry.get_engine(dead.id)).stopped_at is not None  # type: ignore[union-attr]
     assert (await coordinator.registry.get_engine(alive.id)).stopped_at is None, (  # type: ignore[union-attr]
@@ -118,7 +125,9 @@ async def test_an_engine_found_gone_stops_its_agents_and_registers_again(
 
     peers = _peers(coordinator, clock, [], on_lost=on_lost)
     first = await peers.register()
-    assert await coordinator.registry.engine_found_gone(first, clock() + 1, "test", "engine X")
+    assert await coordinator.registry.write(
+        engine_ops.found_gone, first, clock() + 1, "test", "engine X"
+    )
     await peers.step()
     assert lost == ["stopped its agents"] and peers.engine_id not in (None, first)
     assert coordinator.engine_id == peers.engine_id, "its next runs name the new id"
@@ -131,9 +140,18 @@ async def test_operator_tokens_are_stored_hashed_and_work_on_every_server(
 ) -> None:
     mine, theirs = new_token("op"), new_token("op")
     registry = coordinator.registry
-    assert await registry.register_operator(token_hash(mine), "beta:/data/b") == "ACTIVE"
-    assert await registry.register_operator(token_hash(theirs), "alpha:/data/a") == "ACTIVE"
-    assert await registry.register_operator(token_hash(theirs), "alpha:/data/a") == "ACTIVE"
+    assert (
+        await registry.write(engine_ops.register_operator, token_hash(mine), "beta:/data/b")
+        == "ACTIVE"
+    )
+    assert (
+        await registry.write(engine_ops.register_operator, token_hash(theirs), "alpha:/data/a")
+        == "ACTIVE"
+    )
+    assert (
+        await registry.write(engine_ops.register_operator, token_hash(theirs), "alpha:/data/a")
+        == "ACTIVE"
+    )
     listed = await registry.operators()
     assert [o["name"] for o in listed] == ["beta:/data/b", "alpha:/data/a"]
     assert all(theirs not in str(o) and mine not in str(o) for o in listed), "only hashes"
@@ -141,12 +159,15 @@ async def test_operator_tokens_are_stored_hashed_and_work_on_every_server(
     for token in (mine, theirs):
         assert (await auth.caller(f"Bearer {token}")).role == "operator"  # type: ignore[union-attr]
     assert await auth.caller(f"Bearer {new_token('op')}") is None
-    assert await registry.revoke_operator("alpha:/data/a", "operator") == 1
-    assert await registry.revoke_operator("beta:/data/b", "operator") == 1
+    assert await registry.write(engine_ops.revoke_operator, "alpha:/data/a", "operator") == 1
+    assert await registry.write(engine_ops.revoke_operator, "beta:/data/b", "operator") == 1
     auth.forget()
     assert await auth.caller(f"Bearer {theirs}") is None
     assert await auth.caller(f"Bearer {mine}") is None, "revoked, even on its own server"
-    assert await registry.register_operator(token_hash(theirs), "alpha:/data/a") == "REVOKED"
+    assert (
+        await registry.write(engine_ops.register_operator, token_hash(theirs), "alpha:/data/a")
+        == "REVOKED"
+    )
     assert [e.kind for e in await coordinator.events()][-2:] == ["operator_revoked"] * 2
 
 

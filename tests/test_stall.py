@@ -21,6 +21,7 @@ from control_room.domain.permissions import InboxItem
 from control_room.domain.routing import AgentType
 from control_room.engine import Coordinator, processes
 from control_room.engine.stall import StallGuard, Watched
+from control_room.store import permission_ops
 from control_room.store.watch_store import Activity
 from tests import test_claude_code
 from tests.conftest import run_cli
@@ -128,8 +129,12 @@ async def test_a_pending_permission_request_pauses_the_clock(tmp_path: Path) -> 
         task = await c.add_task({"title": "Asks first", "priority": "P0", "max_attempts": 1})
         await wait_for(lambda: status_is(c, task.id, "IN_PROGRESS"), what="IN_PROGRESS")
         (run,) = await c.runs()
-        request = await c.registry.request_permission(
-            run.agent_id, "Bash", json.dumps({"command": "make deploy"}), "Bash(make:*)"
+        request = await c.registry.write(
+            permission_ops.request,
+            run.agent_id,
+            "Bash",
+            json.dumps({"command": "make deploy"}),
+            "Bash(make:*)",
         )
         asked = time.monotonic()
         # Three times stall_seconds while the operator has not answered: it keeps running.
@@ -137,7 +142,9 @@ async def test_a_pending_permission_request_pauses_the_clock(tmp_path: Path) -> 
             assert (await c.registry.get_run(run.agent_id)).live, "stopped while waiting"
             await _pause()
         assert await stalled_events(c, task.id) == []
-        await c.registry.answer_permission(request.id, False, False, "not today", "operator")
+        await c.registry.write(
+            permission_ops.answer, request.id, False, False, "not today", "operator"
+        )
         stopped: Run = await wait_for(lambda: ended(c, run.agent_id), within=30, what="stall")
         assert "made no progress" in stopped.outcome  # answered, the clock runs again
 

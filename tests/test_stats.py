@@ -11,7 +11,8 @@ import pytest
 from control_room.domain import InvalidInput
 from control_room.domain.stats import parse_duration
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
+from control_room.store import SqliteRegistry, delivery_ops, permission_ops
+from control_room.store.permission_ops import request as ask
 from tests.conftest import START, FakeClock, coordinator_at, run_cli
 
 DAY = 86400.0
@@ -63,7 +64,7 @@ async def history(c: Coordinator, clock: FakeClock, root: Path) -> None:
     await c.record_verdict("C", epoch, True, "ok")
     await c.end_run(cc, 0, "exited", cost_usd=1.5)
     clock.now = T + 1200
-    await c.registry.record_merge("C", "m" * 40, "c" * 40, "operator")  # type: ignore[attr-defined]
+    await c.registry.write(delivery_ops.record_merge, "C", "m" * 40, "c" * 40, "operator")
     # D: never claimed. E: by hand, one attempt allowed, released: FAILED
     await c.add_task({"id": "E2", "title": "E2", "max_attempts": 1})
     epoch = await by_hand("E2")
@@ -74,11 +75,11 @@ async def history(c: Coordinator, clock: FakeClock, root: Path) -> None:
     f, epoch = await spawned("F")
     await c.progress("F", f, epoch, 10, "working")
     clock.now = T + 1600
-    first = await c.registry.request_permission(f, "Bash", '{"command": "ls"}', "Bash:ls")
+    first = await c.registry.write(ask, f, "Bash", '{"command": "ls"}', "Bash:ls")
     clock.now = T + 1660
-    await c.registry.answer_permission(first.id, True, False, "", "operator")
+    await c.registry.write(permission_ops.answer, first.id, True, False, "", "operator")
     clock.now = T + 1700
-    await c.registry.request_permission(f, "Bash", '{"command": "rm x"}', "Bash:rm")
+    await c.registry.write(ask, f, "Bash", '{"command": "rm x"}', "Bash:rm")
     clock.now = T + 1800
     await c.note("stalled", "stall-watch", "F made no progress")
 

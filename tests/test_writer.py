@@ -17,7 +17,7 @@ import pytest
 
 from control_room.domain import Status, StoreError
 from control_room.engine import Coordinator
-from control_room.store import SqliteRegistry
+from control_room.store import SqliteRegistry, ops
 from tests.conftest import FakeClock
 
 
@@ -133,7 +133,7 @@ async def test_a_malformed_write_fails_alone_in_its_batch(
     commits = registry.commits
     results = await asyncio.gather(
         *(coordinator.claim(a, t.id) for a, t in zip(agents, tasks, strict=True)),
-        registry.approve(["not", "an", "id"], "operator"),  # type: ignore[arg-type]
+        registry.write(ops.approve, ["not", "an", "id"], "operator"),  # type: ignore[arg-type]
         return_exceptions=True,
     )
     assert registry.commits == commits + 1, "all four went in one group commit"

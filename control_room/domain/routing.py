@@ -179,3 +179,12 @@ def route_all(
             starting.add(task.id)
         decisions.append(made)
     return decisions
+
+
+def is_news(last: RoutingDecision | None, made: RoutingDecision) -> bool:
+    """Worth storing after `last` (the task's last stored decision): every spawn (each starts
+    an agent), and any other change of mind; re-deciding the same thing is not news."""
+    if last is None or made.decision is Decision.SPAWN:
+        return True
+    fields = ("decision", "rule", "why", "agent_type", "runtime")
+    return any(getattr(last, name) != getattr(made, name) for name in fields)

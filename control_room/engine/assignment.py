@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from control_room.domain import ControlRoomError, Decision, Event, RoutingDecision, Status, Task
-from control_room.domain.routing import RoutingRules, World, route_all
+from control_room.domain.routing import RoutingRules, World, is_news, route_all
 from control_room.engine.budget import DailyBudget
 from control_room.engine.loops import Loop
 from control_room.engine.service import Coordinator
@@ -39,14 +39,6 @@ FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 LIMITED, RESTING, STARTING = "agent-limit", "start-failed", "already-starting"
 BUDGET = "daily-budget"  # looked at again once the day's budget is not spent
 STOP_SECONDS = 10.0
-
-
-def _news(last: RoutingDecision | None, made: RoutingDecision) -> bool:
-    """Worth storing: every spawn (each starts an agent), and any other change of mind."""
-    if last is None or made.decision is Decision.SPAWN:
-        return True
-    fields = ("decision", "rule", "why", "agent_type", "runtime")
-    return any(getattr(last, name) != getattr(made, name) for name in fields)
 
 
 class Assigner:
@@ -180,9 +172,9 @@ class Assigner:
             else:
                 self._waiting.pop(made.task_id, None)
             # "An agent was started and has not claimed it yet" follows every spawn: not news.
-            if made.rule != STARTING and _news(self._stored.get(made.task_id), made):
+            if made.rule != STARTING and is_news(self._stored.get(made.task_id), made):
                 news.append(made)
-        for stored in await self.coordinator.registry.append_decisions(news):
+        for stored in await self.coordinator.append_decisions(news):
             self._stored[stored.task_id] = stored
         holds = []
         for made in decisions:

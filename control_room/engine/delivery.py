@@ -27,6 +27,7 @@ from control_room.domain import Conflict, ControlRoomError, Status, Task
 from control_room.engine.git import Git, GitError
 from control_room.engine.merging import NO_SIGNING, DirtyCheckout, merge_into
 from control_room.engine.service import Coordinator
+from control_room.store import delivery_ops
 
 log = logging.getLogger(__name__)
 ACTOR = "delivery"
@@ -152,8 +153,8 @@ class Delivery:
             on_task = hand_in or not handed_in
             if not files and sha in (task.commit_sha, task.base_commit):
                 on_task = False  # nothing new: nothing to tell
-            return await self.coordinator.registry.record_commit(
-                task.id, agent_id, sha, files, on_task, why
+            return await self.coordinator.registry.write(
+                delivery_ops.record_commit, task.id, agent_id, sha, files, on_task, why
             )
 
     async def _keep_aside(
@@ -287,8 +288,8 @@ class Delivery:
         code, _, _ = await git.run("merge-base", "--is-ancestor", commit, base_tip)
         if code == 0:
             if task.merged_commit is None:
-                task = await self.coordinator.registry.record_merge(
-                    task.id, base_tip, commit, actor
+                task = await self.coordinator.registry.write(
+                    delivery_ops.record_merge, task.id, base_tip, commit, actor
                 )
             return Merged(task, task.merged_commit or base_tip, already=True)
         message = f"Merge {branch} into {base}\n\n{commit_message(task, 'merge', task.summary)}"
@@ -301,7 +302,9 @@ class Delivery:
             ) from None
         if outcome.merged is None:
             await self._conflict(task, branch, base, outcome.conflicts, actor, epoch)
-        task = await self.coordinator.registry.record_merge(task.id, outcome.merged, commit, actor)
+        task = await self.coordinator.registry.write(
+            delivery_ops.record_merge, task.id, outcome.merged, commit, actor
+        )
         return Merged(task, outcome.merged, checkout=outcome.checkout)
 
     async def _conflict(
@@ -319,7 +322,9 @@ class Delivery:
             f"task's branch started; your worktree has the branch: merge {base} into it (or "
             "rework the change) so that it merges cleanly, then hand in again."
         )
-        await self.coordinator.registry.merge_conflict(task.id, files, actor, epoch, feedback)
+        await self.coordinator.registry.write(
+            delivery_ops.merge_conflict, task.id, files, actor, epoch, feedback
+        )
         raise MergeConflict(
             f"{task.id}: {branch} conflicts with {base} in {named}; nothing was changed", files
         )

@@ -28,6 +28,7 @@ from control_room.domain.engines import EngineInfo, heartbeat_seconds, silent
 from control_room.engine import processes
 from control_room.engine.loops import Loop
 from control_room.engine.service import Coordinator
+from control_room.store import engine_ops
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,20 @@ class Peers:
         self.loop = Loop("engine-heartbeat", heartbeat_seconds(gone_seconds), self.step)
 
     async def register(self) -> str:
-        engine = await self.coordinator.registry.register_engine(
-            new_engine_id(), self.host, os.getpid(), self.data_dir, self.url
+        engine = await self.coordinator.registry.write(
+            engine_ops.register_engine,
+            new_engine_id(),
+            self.host,
+            os.getpid(),
+            self.data_dir,
+            self.url,
         )
         self.engine_id = self.coordinator.engine_id = engine.id
         return engine.id
 
     async def stopped(self) -> None:
         if self.engine_id is not None:
-            await self.coordinator.registry.engine_stopped(self.engine_id)
+            await self.coordinator.registry.write(engine_ops.stopped, self.engine_id)
 
     def gone(self, engine: EngineInfo) -> str | None:
         """Why `engine` counts as gone, or None while it runs."""
@@ -87,7 +93,9 @@ class Peers:
     async def step(self) -> None:
         """Heartbeat; then mark the engines that are gone, waking the reconciler for them."""
         registry = self.coordinator.registry
-        if self.engine_id is not None and not await registry.engine_heartbeat(self.engine_id):
+        if self.engine_id is not None and not await registry.write(
+            engine_ops.heartbeat, self.engine_id
+        ):
             lost = self.engine_id
             log.warning("engine %s was found gone by another engine: registering again", lost)
             if self.on_lost is not None:
@@ -106,7 +114,10 @@ class Peers:
             # Marked only if it has not heartbeat since read (silent), or at all (process ended).
             quiet = silent(engine, self.clock(), self.gone_seconds)
             before = engine.seen_at + 1e-6 if quiet else self.clock() + 1
-            woke = await registry.engine_found_gone(engine.id, before, why, self._name()) or woke
+            woke = (
+                await registry.write(engine_ops.found_gone, engine.id, before, why, self._name())
+                or woke
+            )
         if woke:  # the reconciler settles their runs (it finds none if they had none)
             self.on_others_gone()
 

@@ -31,6 +31,7 @@ from control_room.domain.permissions import (
     input_text,
 )
 from control_room.domain.status import HELD
+from control_room.store import permission_ops
 
 if TYPE_CHECKING:
     from control_room.engine.service import Coordinator
@@ -84,9 +85,10 @@ class PermissionDesk:
             raise InvalidInput("input", "must be an object (the tool's input)")
         use_id = check.text(tool_use_id or "", "tool_use_id", 200)
         registry = self.coordinator.registry
-        r = await registry.request_permission(
-            agent_id, tool, input_text(tool_input), grant_key(tool, tool_input), use_id
-        )
+        r = await registry.write(
+            permission_ops.request,
+            agent_id, tool, input_text(tool_input), grant_key(tool, tool_input), use_id,
+        )  # fmt: skip
         if r.pending:
             r = await self._wait(r)
         return claude_answer(r, tool_input)
@@ -113,11 +115,10 @@ class PermissionDesk:
                 r = await registry.get_permission(r.id)
             return r
         except asyncio.CancelledError:  # the agent went away while it waited
+            stopped = "the agent stopped waiting"
             with contextlib.suppress(Exception):
                 await asyncio.shield(
-                    registry.answer_permission(
-                        r.id, False, False, "the agent stopped waiting", "agent"
-                    )
+                    registry.write(permission_ops.answer, r.id, False, False, stopped, "agent")
                 )
             raise
         finally:
@@ -126,8 +127,8 @@ class PermissionDesk:
     async def _time_out(self, r: PermissionRequest) -> PermissionRequest:
         reason = f"no answer from the operator within {self.timeout_seconds:g} s (timed out)"
         try:
-            return await self.coordinator.registry.answer_permission(
-                r.id, False, False, reason, "timeout"
+            return await self.coordinator.registry.write(
+                permission_ops.answer, r.id, False, False, reason, "timeout"
             )
         except ControlRoomError:  # answered at the last moment
             return await self.coordinator.registry.get_permission(r.id)
@@ -154,8 +155,8 @@ class PermissionDesk:
         if not allow:
             reason = reason or f"denied by {actor}"
             always = False
-        return await self.coordinator.registry.answer_permission(
-            number, allow, always, reason, actor
+        return await self.coordinator.registry.write(
+            permission_ops.answer, number, allow, always, reason, actor
         )
 
     async def get(self, request: Any) -> PermissionRequest:
@@ -171,7 +172,9 @@ class PermissionDesk:
         """Deny what an ended agent was still waiting for: it left the inbox with its agent."""
         if any(r.agent_id == agent_id for r in await self.pending()):  # mostly none: no write
             reason = f"the agent {outcome}"
-            await self.coordinator.registry.close_permissions(agent_id, reason, "supervisor")
+            await self.coordinator.registry.write(
+                permission_ops.close_pending, agent_id, reason, "supervisor"
+            )
 
     async def record_denials(
         self, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]
@@ -180,4 +183,6 @@ class PermissionDesk:
         found = [d for d in denials if isinstance(d, dict)]
         if not found:
             return 0
-        return await self.coordinator.registry.record_denials(agent_id, task_id, found)
+        return await self.coordinator.registry.write(
+            permission_ops.record_denials, agent_id, task_id, found
+        )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from control_room.domain import InvalidInput, Task, parse_task_spec
 from control_room.domain import specs as check
 from control_room.domain.plans import PLANNING_TYPE, Plan, parse_proposal
+from control_room.store import Registry, plan_ops
 
 if TYPE_CHECKING:
     from control_room.engine.service import Coordinator
@@ -19,7 +20,7 @@ class PlanDesk:
         self.coordinator = coordinator
 
     @property
-    def _registry(self) -> Any:
+    def _registry(self) -> Registry:
         return self.coordinator.registry
 
     async def add(self, spec: str, name: str, agent_type: str, actor: str = "operator") -> Task:
@@ -34,29 +35,21 @@ class PlanDesk:
             )  # fmt: skip
         except InvalidInput as error:
             raise InvalidInput("spec", error.detail) from None
-        added: Task = await self._registry.add_planning_task(task, agent_type, actor)
-        return added
+        return await self._registry.write(plan_ops.add_planning_task, task, agent_type, actor)
 
     async def propose(self, task_id: str, agent_id: str, epoch: int, tasks: Any) -> Plan:
         task_id = check.reference(task_id, "taskId")
         epoch = check.integer(epoch, "epoch", 0, 2**62)
-        plan: Plan = await self._registry.propose_plan(
-            task_id, agent_id, epoch, parse_proposal(tasks)
-        )
-        return plan
+        proposal = parse_proposal(tasks)
+        return await self._registry.write(plan_ops.propose, task_id, agent_id, epoch, proposal)
 
     async def get(self, plan_id: str) -> Plan:
-        plan: Plan = await self._registry.get_plan(check.reference(plan_id, "plan_id"))
-        return plan
+        return await self._registry.get_plan(check.reference(plan_id, "plan_id"))
 
     async def approve(self, plan_id: str, actor: str = "operator") -> tuple[Plan, list[Task]]:
-        done: tuple[Plan, list[Task]] = await self._registry.approve_plan(
-            check.reference(plan_id, "plan_id"), actor
-        )
-        return done
+        plan_id = check.reference(plan_id, "plan_id")
+        return await self._registry.write(plan_ops.approve, plan_id, actor)
 
     async def reject(self, plan_id: str, reason: str, actor: str = "operator") -> Plan:
-        plan: Plan = await self._registry.reject_plan(
-            check.reference(plan_id, "plan_id"), check.reason(reason), actor
-        )
-        return plan
+        plan_id = check.reference(plan_id, "plan_id")
+        return await self._registry.write(plan_ops.reject, plan_id, check.reason(reason), actor)

@@ -1,8 +1,10 @@
 """The coordination service: the one set of operations every front end calls.
 
-It validates what callers send (domain rules) and applies it through the registry, whose change
-feed carries every committed event in commit order (`coordinator.feed`). The CLI, the server,
-the loops and the screen all go through here, so they share exactly the same semantics.
+It validates what callers send (domain rules) and applies it through the registry: each write
+is `registry.write(op, ...)`, an operation of the store defined once, in one transaction; the
+registry's change feed carries every committed event in commit order (`coordinator.feed`). The
+CLI, the server, the loops and the screen all go through here, so they share exactly the same
+semantics.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from control_room.engine.front_door import FrontDoor
 from control_room.engine.loops import Loop
 from control_room.engine.permissions import PermissionDesk
 from control_room.engine.plans import PlanDesk
-from control_room.store import Registry
+from control_room.store import Registry, edit_ops, engine_ops, import_ops, keyed_ops, ops, run_ops
+from control_room.store.routing_store import append_decisions
 
 MAX_EPOCH = 2**62
 
@@ -57,7 +60,7 @@ class Coordinator(FrontDoor):
     # -- tasks -----------------------------------------------------------------------------
 
     async def add_task(self, raw: Mapping[str, Any], actor: str = "operator") -> Task:
-        (task,) = await self.registry.create_tasks([parse_task_spec(raw)], actor)
+        (task,) = await self.registry.write(ops.create_tasks, [parse_task_spec(raw)], actor)
         return task
 
     async def add_task_once(
@@ -70,13 +73,13 @@ class Coordinator(FrontDoor):
         spec = parse_task_spec(raw)
         canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
-        return await self.registry.create_task_once(spec, actor, key, fingerprint)
+        return await self.registry.write(keyed_ops.create_task_once, spec, actor, key, fingerprint)
 
     async def add_tasks(
         self, raws: Sequence[Mapping[str, Any]], actor: str = "operator"
     ) -> list[Task]:
         """All or nothing; an error names the task (by position and title) and the field."""
-        return await self.registry.create_tasks(_specs(raws), actor)
+        return await self.registry.write(ops.create_tasks, _specs(raws), actor)
 
     async def import_tasks(
         self,
@@ -95,12 +98,17 @@ class Coordinator(FrontDoor):
         for task_id, (status, _) in done.items():
             if task_id not in ids or status not in (Status.COMPLETED, Status.CANCELLED):
                 raise InvalidInput("finished", f"{task_id}: not an imported task, or not final")
-        return await self.registry.import_tasks(specs, done, actor, dry_run=dry_run)
+        try:
+            return await self.registry.write(
+                import_ops.import_tasks, specs, done, actor, dry_run=dry_run
+            )
+        except import_ops.DryRun as rolled_back:
+            return rolled_back.tasks
 
     async def claim(self, agent_id: str, task_id: str | None = None) -> Claim:
         if task_id is not None:
             task_id = check.reference(task_id, "task_id")
-        return await self.registry.claim(_agent(agent_id), task_id, self.lease_seconds)
+        return await self.registry.write(ops.claim, _agent(agent_id), task_id, self.lease_seconds)
 
     async def progress(
         self, task_id: str, agent_id: str, epoch: int, percent: int, note: str = ""
@@ -108,13 +116,15 @@ class Coordinator(FrontDoor):
         percent = check.integer(percent, "percent", 0, 100)
         note = check.text(note, "note", check.ITEM_MAX)
         task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
-        return await self.registry.progress(
-            task_id, agent_id, epoch, percent, note, self.lease_seconds
+        return await self.registry.write(
+            ops.progress, task_id, agent_id, epoch, percent, note, self.lease_seconds
         )
 
     async def heartbeat(self, task_id: str, agent_id: str, epoch: int) -> Lease:
         task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
-        return await self.registry.heartbeat(task_id, agent_id, epoch, self.lease_seconds)
+        return await self.registry.write(
+            ops.heartbeat, task_id, agent_id, epoch, self.lease_seconds
+        )
 
     async def complete(
         self,
@@ -130,7 +140,9 @@ class Coordinator(FrontDoor):
         if hours is not None:
             hours = check.number(hours, "hours", 0, 10_000)
         task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
-        return await self.registry.complete(task_id, agent_id, epoch, summary, paths, hours)
+        return await self.registry.write(
+            ops.complete, task_id, agent_id, epoch, summary, paths, hours
+        )
 
     async def record_verdict(
         self, task_id: str, epoch: int, passed: bool, output: str, actor: str = "validator"
@@ -139,50 +151,54 @@ class Coordinator(FrontDoor):
         epoch = check.integer(epoch, "epoch", 0, MAX_EPOCH)
         passed = check.boolean(passed, "passed")
         output = check.text(output, "output", 10 * check.TEXT_MAX)
-        return await self.registry.verdict(task_id, epoch, passed, output, actor)
+        return await self.registry.write(ops.verdict, task_id, epoch, passed, output, actor)
 
     async def release(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
         reason = check.reason(reason)
         task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
-        return await self.registry.release(task_id, agent_id, epoch, reason)
+        return await self.registry.write(ops.release, task_id, agent_id, epoch, reason)
 
     async def block(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
         reason = check.reason(reason)
         task_id, agent_id, epoch = _held(task_id, agent_id, epoch)
-        return await self.registry.block(task_id, agent_id, epoch, reason)
+        return await self.registry.write(ops.block, task_id, agent_id, epoch, reason)
 
     async def expire_leases(self) -> list[Task]:
-        return await self.registry.expire_leases()
+        return await self.registry.write(ops.expire_leases)
 
     async def await_approval(self, task_id: str, why: str, actor: str = "router") -> Task:
         why = check.text(why, "why", check.ITEM_MAX)
-        return await self.registry.await_approval(check.reference(task_id, "task_id"), why, actor)
+        task_id = check.reference(task_id, "task_id")
+        return await self.registry.write(ops.await_approval, task_id, why, actor)
 
     async def approve(self, task_id: str, actor: str = "operator") -> Task:
-        return await self.registry.approve(check.reference(task_id, "task_id"), actor)
+        return await self.registry.write(ops.approve, check.reference(task_id, "task_id"), actor)
 
     async def go(self, task_id: str, actor: str = "operator") -> Task:
         """Start an agent for an AVAILABLE task now, whatever its priority (routing still
         keeps to max_running: it starts when a place frees)."""
-        return await self.registry.go(check.reference(task_id, "task_id"), actor)
+        return await self.registry.write(ops.go, check.reference(task_id, "task_id"), actor)
 
     async def reject(self, task_id: str, reason: str, actor: str = "operator") -> Task:
         reason = check.reason(reason)
-        return await self.registry.reject(check.reference(task_id, "task_id"), reason, actor)
+        task_id = check.reference(task_id, "task_id")
+        return await self.registry.write(ops.reject, task_id, reason, actor)
 
     async def cancel(self, task_id: str, reason: str = "", actor: str = "operator") -> Task:
         reason = check.text(reason, "reason", check.ITEM_MAX).strip() or f"cancelled by {actor}"
-        return await self.registry.cancel(check.reference(task_id, "task_id"), reason, actor)
+        task_id = check.reference(task_id, "task_id")
+        return await self.registry.write(ops.cancel, task_id, reason, actor)
 
     async def retry(self, task_id: str, actor: str = "operator") -> Task:
-        return await self.registry.retry(check.reference(task_id, "task_id"), actor)
+        return await self.registry.write(ops.retry, check.reference(task_id, "task_id"), actor)
 
     async def edit_task(
         self, task_id: str, fields: Mapping[str, Any], actor: str = "operator"
     ) -> Task:
         """Change the named fields of a task that no agent holds (domain/edits.py)."""
         task_id = check.reference(task_id, "task_id")
-        return await self.registry.edit_task(task_id, parse_edit(task_id, fields), actor)
+        changes = parse_edit(task_id, fields)
+        return await self.registry.write(edit_ops.edit_task, task_id, changes, actor)
 
     async def task(self, task_id: str) -> Task:
         return await self.registry.get_task(check.reference(task_id, "task_id"))
@@ -214,13 +230,13 @@ class Coordinator(FrontDoor):
         caps = check.words(capabilities, "capabilities")
         runtime = check.word(runtime, "runtime")
         token = tokens.new_token()
-        agent = await self.registry.register_agent(
-            tokens.new_agent_id(), name, caps, runtime, tokens.token_hash(token)
+        agent = await self.registry.write(
+            ops.register_agent, tokens.new_agent_id(), name, caps, runtime, tokens.token_hash(token)
         )
         return agent, token
 
     async def revoke_agent(self, agent_id: str, actor: str = "operator") -> Agent:
-        return await self.registry.revoke_agent(_agent(agent_id), actor)
+        return await self.registry.write(ops.revoke_agent, _agent(agent_id), actor)
 
     async def authenticate(self, token: str) -> Agent | None:
         """The active agent this token belongs to, or None."""
@@ -243,7 +259,9 @@ class Coordinator(FrontDoor):
         return await self.registry.operators()
 
     async def revoke_operator(self, name: str, actor: str = "operator") -> int:
-        return await self.registry.revoke_operator(check.text(name, "name", 1000), actor)
+        return await self.registry.write(
+            engine_ops.revoke_operator, check.text(name, "name", 1000), actor
+        )
 
     async def engines(self) -> list[EngineInfo]:
         """The engines registered as running in the registry (control rooms sharing it)."""
@@ -265,7 +283,8 @@ class Coordinator(FrontDoor):
         """A new agent for one attempt at `task_id`, and its token (returned once)."""
         token = tokens.new_token()
         agent = Agent(tokens.new_agent_id(), agent_type, tuple(capabilities), runtime)
-        run = await self.registry.start_run(
+        run = await self.registry.write(
+            run_ops.start_run,
             agent, tokens.token_hash(token), task_id, agent_type, str(root), os.getpid(),
             self.engine_id,
         )  # fmt: skip
@@ -274,7 +293,7 @@ class Coordinator(FrontDoor):
     async def run_process(
         self, agent_id: str, pid: int | None, identity: str | None, workdir: Path
     ) -> Run:
-        return await self.registry.run_process(agent_id, pid, identity, str(workdir))
+        return await self.registry.write(run_ops.run_process, agent_id, pid, identity, str(workdir))
 
     async def end_run(
         self,
@@ -287,9 +306,10 @@ class Coordinator(FrontDoor):
         cost_usd: float | None = None,
     ) -> Run:
         """The run is over: its task is settled and its token revoked, in one transaction."""
-        return await self.registry.end_run(
-            agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
-        )
+        return await self.registry.write(
+            run_ops.end_run,
+            agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd,
+        )  # fmt: skip
 
     async def start_failed(
         self, agent_id: str, why: str, failures: int, *, give_up: bool = False
@@ -297,10 +317,10 @@ class Coordinator(FrontDoor):
         """The run's agent could not start: a run that never ran is deleted (None), one that
         did is ended without counting an attempt; with `give_up` the task becomes BLOCKED."""
         why = check.text(why, "why", check.ITEM_MAX)
-        return await self.registry.start_failed(agent_id, why, failures, give_up)
+        return await self.registry.write(run_ops.start_failed, agent_id, why, failures, give_up)
 
     async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
-        await self.registry.run_usage(agent_id, turns, cost_usd)
+        await self.registry.write(run_ops.run_usage, agent_id, turns, cost_usd)
 
     async def runs(self, *, live: bool = False, limit: int = 200) -> list[Run]:
         return await self.registry.runs(live=live, limit=limit)
@@ -312,13 +332,16 @@ class Coordinator(FrontDoor):
     async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
         """Log an event that changes no task (a loop failing, an orphan stopped)."""
         message = check.text(message, "message", check.ITEM_MAX)
-        await self.registry.note(kind, actor, message, **data)
+        await self.registry.write(run_ops.note, kind, actor, message, **data)
 
     # -- routing ---------------------------------------------------------------------------
 
-    async def record_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
-        """Store (and publish) the decisions that changed; returns those."""
-        return await self.registry.record_decisions(decisions)
+    async def append_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
+        """Store (and publish) `decisions` as they are, stamped with the time; the caller keeps
+        only those that are news (domain.routing.is_news)."""
+        if not decisions:
+            return []
+        return await self.registry.write(append_decisions, decisions)
 
     async def decisions(self, limit: int = 200) -> list[RoutingDecision]:
         return await self.registry.recent_decisions(limit)

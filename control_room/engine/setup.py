@@ -22,7 +22,7 @@ from control_room.domain import StoreError
 from control_room.domain.urls import is_postgres_url
 from control_room.engine import tokens
 from control_room.engine.service import Coordinator
-from control_room.store import Registry, open_registry
+from control_room.store import Registry, engine_ops, open_registry
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,10 @@ async def register_operator(registry: Registry, home: Home, settings: Settings) 
     server of every control room sharing the registry (store/engine_ops.py)."""
     token = home.operator_token.read_text(encoding="utf-8").strip()
     name = f"{settings.engine_host or socket.gethostname()}:{home.root}"
-    if await registry.register_operator(tokens.token_hash(token), name) != "ACTIVE":
+    if (
+        await registry.write(engine_ops.register_operator, tokens.token_hash(token), name)
+        != "ACTIVE"
+    ):
         log.warning("control-room: warning: the operator token of %s is revoked", home.root)
 
 

@@ -19,6 +19,7 @@ from control_room.engine.delivery import Delivery
 from control_room.engine.prompt import Place
 from control_room.engine.service import Coordinator
 from control_room.engine.worktrees import Uncommitted, Worktrees
+from control_room.store import delivery_ops
 
 log = logging.getLogger(__name__)
 CLEANUP = ("always", "completed", "never")
@@ -58,8 +59,8 @@ class Workspaces:
         path = await trees.create(task_id, attempt, start)
         branch = trees.branch_for(task_id)
         if not task.branch:
-            task = await self.coordinator.registry.set_branch(
-                task_id, str(trees.project), branch, base, start
+            task = await self.coordinator.registry.write(
+                delivery_ops.set_branch, task_id, str(trees.project), branch, base, start
             )
         tip = await trees.git.at(path)("rev-parse", "--verify", "HEAD^{commit}")
         return path, Place(path, branch, tip if tip != task.base_commit else None)

@@ -9,17 +9,12 @@ feedback, like failed checks).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from control_room.domain import Action, Conflict, Task
-from control_room.domain.status import require
+from control_room.domain import Task, attempts
 from control_room.store import sql
-from control_room.store.ops import FEEDBACK_MAX, failed_attempt
 from control_room.store.run_ops import get_run
 from control_room.store.tx import Tx
-
-T = TypeVar("T")
 
 
 def set_branch(
@@ -80,47 +75,4 @@ def merge_conflict(
     if epoch is None:
         tx.log("merge_conflict", actor, task_id=task_id, message=message, **data)
         return before
-    if before.epoch != epoch:
-        raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {before.epoch}")
-    require(Action.VERDICT, task_id, before.status)
-    return tx.save(
-        Action.VERDICT, before, "merge_conflict", actor, message=message, data=data,
-        feedback=feedback[-FEEDBACK_MAX:], **failed_attempt(before, "merge conflict"),
-    )  # fmt: skip
-
-
-class DeliveryWrites:
-    """The registry methods of delivery, for a registry whose `_write` runs an operation in one
-    transaction (store/sqlite.py)."""
-
-    async def _write(self, op: Callable[[Tx], T]) -> T:
-        raise NotImplementedError
-
-    async def set_branch(
-        self,
-        task_id: str,
-        repository: str,
-        branch: str,
-        base_branch: str | None,
-        base_commit: str,
-    ) -> Task:
-        return await self._write(
-            lambda tx: set_branch(tx, task_id, repository, branch, base_branch, base_commit)
-        )
-
-    async def record_commit(
-        self, task_id: str, agent_id: str | None, sha: str, files: int, on_task: bool, why: str
-    ) -> Task:
-        return await self._write(
-            lambda tx: record_commit(tx, task_id, agent_id, sha, files, on_task, why)
-        )
-
-    async def record_merge(self, task_id: str, merged: str, commit: str, actor: str) -> Task:
-        return await self._write(lambda tx: record_merge(tx, task_id, merged, commit, actor))
-
-    async def merge_conflict(
-        self, task_id: str, files: tuple[str, ...], actor: str, epoch: int | None, feedback: str
-    ) -> Task:
-        return await self._write(
-            lambda tx: merge_conflict(tx, task_id, files, actor, epoch, feedback)
-        )
+    return tx.apply(before, attempts.merge_conflict(before, epoch, feedback, message, data), actor)

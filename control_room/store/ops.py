@@ -3,14 +3,15 @@
 Each operation receives a `Tx` (the connection, the time, and the events it writes) and either
 returns its result or raises a domain error; the writer (store/sqlite.py) wraps each one in a
 savepoint, so a refused operation changes nothing, and commits a whole batch at once. Every
-status change is checked against the domain's transition table and logged as one event.
+status change is checked against the domain's transition table and logged as one event. The
+decisions (who may claim or write, what a failed attempt leads to, verdicts, revocation) are the
+domain's (domain/claims.py, domain/attempts.py); here they meet the rows.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from control_room.domain import (
@@ -18,57 +19,40 @@ from control_room.domain import (
     Agent,
     Claim,
     Conflict,
-    Decision,
-    InactiveAgent,
     InvalidInput,
     Lease,
     NotFound,
-    NothingToClaim,
-    RoutingDecision,
     Status,
     Task,
     TaskSpec,
+    attempts,
+)
+from control_room.domain.claims import (
+    check_holder,
+    check_repeated_claim,
+    claim_target,
+    inactive,
+    refuse_claim,
 )
 from control_room.domain.specs import find_cycle, new_task_id
-from control_room.domain.status import HELD, after_failed_attempt, repeats, require
+from control_room.domain.status import repeats, require
 from control_room.store import rows, sql
 from control_room.store.tx import Tx
-
-FEEDBACK_MAX = 8_000
 
 
 def _held(tx: Tx, task_id: str, agent_id: str, epoch: int, action: Action) -> tuple[Task, bool]:
     """The task, if `agent_id` holds it under `epoch` and `action` is legal now, with False; the
     task as it is, with True, when this write repeats the agent's last accepted one (nothing
-    to do: see domain.status.repeats); else Conflict."""
+    to do: see domain.status.repeats); else Conflict (domain.claims.check_holder)."""
     tx.touch_agent(agent_id)
     t = tx.task(task_id)
     try:
-        if t.agent_id != agent_id:
-            holder = f" (held by {t.agent_id})" if t.agent_id and t.status in HELD else ""
-            raise Conflict(f"{task_id} is not held by {agent_id}{holder}; claim a task first")
-        if t.epoch != epoch:
-            raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {t.epoch}; claim again")
-        require(action, task_id, t.status)
+        check_holder(t, agent_id, epoch, action)
     except Conflict:
         if repeats(action, agent_id, epoch, t.epoch, tx.last_holder_write(task_id)):
             return t, True
         raise
     return t, False
-
-
-def failed_attempt(t: Task, reason: str) -> dict[str, Any]:
-    """The changes for an attempt that did not succeed: another try, or dead letter."""
-    status = after_failed_attempt(t.attempts, t.max_attempts)
-    if status is Status.FAILED:
-        reason = f"{reason} (attempt {t.attempts + 1} of {t.max_attempts}; no attempts left)"
-    return {
-        "status": status,
-        "agent_id": None,
-        "lease_expires_at": None,
-        "attempts": t.attempts + 1,
-        "reason": reason,
-    }
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -160,26 +144,15 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
     """Atomically move one AVAILABLE task to CLAIMED under a new epoch and lease."""
     row = tx.conn.execute(sql.TOUCH_CLAIMER, (tx.now, agent_id)).fetchone()
     if row is None:
-        raise InactiveAgent(f"no active agent {agent_id} (revoked, or its run ended)")
+        raise inactive(agent_id)
     capabilities, holding, started_for = rows.json_list(row[0]), row[1], row[2]
     if holding:
         held = tx.task(holding)
-        last = tx.last_holder_write(holding)
-        if task_id in (None, holding) and repeats(
-            Action.CLAIM, agent_id, held.epoch, held.epoch, last
-        ):  # the claim was accepted and its answer lost: the same answer again
-            expires = held.lease_expires_at or tx.now
-            return Claim(held, Lease(held.id, agent_id, held.epoch, expires))
-        raise Conflict(
-            f"{agent_id} already holds {holding} (epoch {held.epoch}): complete or release "
-            "it first",
-            task_id=holding,
-            epoch=held.epoch,
-        )
-    if started_for is not None:  # an agent Control Room started works on its own task only
-        if task_id not in (None, started_for):
-            raise Conflict(f"{agent_id} was started for {started_for}: it may claim only that")
-        task_id = started_for
+        check_repeated_claim(agent_id, task_id, held, tx.last_holder_write(holding))
+        # the claim was accepted and its answer lost: the same answer again
+        expires = held.lease_expires_at or tx.now
+        return Claim(held, Lease(held.id, agent_id, held.epoch, expires))
+    task_id = claim_target(agent_id, task_id, started_for)
     expires = tx.now + lease_seconds
     params = {
         "id": task_id,
@@ -191,14 +164,7 @@ def claim(tx: Tx, agent_id: str, task_id: str | None, lease_seconds: float) -> C
     }
     row = tx.conn.execute(sql.CLAIM, params).fetchone()
     if row is None:
-        if task_id is None:
-            fits = ", ".join(capabilities) or "none"
-            raise NothingToClaim(f"no available task fits this agent (capabilities: {fits})")
-        taken = tx.task(task_id)
-        if taken.status in HELD:
-            raise Conflict(f"{task_id} is already claimed by {taken.agent_id}")
-        require(Action.CLAIM, task_id, taken.status)
-        raise AssertionError(f"claim of AVAILABLE task {task_id} matched no row")
+        refuse_claim(task_id, capabilities, None if task_id is None else tx.task(task_id))
     claimed = rows.task(row)
     lease = Lease(claimed.id, agent_id, claimed.epoch, expires)
     transition = (Status.AVAILABLE, Status.CLAIMED)
@@ -250,50 +216,20 @@ def complete(
     before, repeated = _held(tx, task_id, agent_id, epoch, Action.COMPLETE)
     if repeated:
         return before
-    return tx.save(
-        Action.COMPLETE,
-        before,
-        "handed_in" if before.checks else "completed",
-        agent_id,
-        message=summary,
-        data={"hours": hours},
-        status=Status.VALIDATING if before.checks else Status.COMPLETED,
-        lease_expires_at=None,
-        progress=100,
-        summary=summary,
-        files=files,
-        hours=hours,
-        reason="",
-    )
+    return tx.apply(before, attempts.handed_in(before, summary, files, hours), agent_id)
 
 
 def verdict(tx: Tx, task_id: str, epoch: int, passed: bool, output: str, actor: str) -> Task:
     """The checks of a VALIDATING task ran: COMPLETED, or another attempt with the feedback."""
     before = tx.task(task_id)
-    if before.epoch != epoch:
-        raise Conflict(f"stale epoch {epoch} for {task_id}: it is now {before.epoch}")
-    require(Action.VERDICT, task_id, before.status)
-    if passed:
-        changes: dict[str, Any] = {"status": Status.COMPLETED, "reason": ""}
-        return tx.save(
-            Action.VERDICT, before, "checks_passed", actor, message="checks passed", **changes
-        )
-    return tx.save(
-        Action.VERDICT,
-        before,
-        "checks_failed",
-        actor,
-        data={"output": output[-2000:]},
-        feedback=output[-FEEDBACK_MAX:],
-        **failed_attempt(before, "checks failed"),
-    )
+    return tx.apply(before, attempts.verdict(before, epoch, passed, output), actor)
 
 
 def release(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
     before, repeated = _held(tx, task_id, agent_id, epoch, Action.RELEASE)
     if repeated:
         return before
-    return tx.save(Action.RELEASE, before, "released", agent_id, **failed_attempt(before, reason))
+    return tx.apply(before, attempts.released(before, reason), agent_id)
 
 
 def block(tx: Tx, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
@@ -311,9 +247,7 @@ def expire_leases(tx: Tx) -> list[Task]:
     expired = []
     for row in tx.conn.execute(sql.EXPIRED_LEASES, (tx.now,)).fetchall():
         before = rows.task(row)
-        reason = f"lease expired (agent {before.agent_id}, epoch {before.epoch})"
-        changes = failed_attempt(before, reason)
-        expired.append(tx.save(Action.EXPIRE, before, "expired", "reaper", **changes))
+        expired.append(tx.apply(before, attempts.expired(before), "reaper"))
     return expired
 
 
@@ -371,32 +305,6 @@ def retry(tx: Tx, task_id: str, actor: str) -> Task:
     )  # fmt: skip
 
 
-# -- routing ---------------------------------------------------------------------------------
-
-
-def record_decisions(tx: Tx, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
-    """Store the decisions that differ from each task's last one, each with a `routed` event;
-    re-deciding the same thing on every tick records nothing. Every spawn is recorded: each
-    starts an agent. Returns those stored."""
-    stored = []
-    for d in decisions:
-        same = (str(d.decision), d.rule, d.why, d.agent_type, d.runtime)
-        last = tx.conn.execute(sql.LAST_DECISION, (d.task_id,)).fetchone()
-        if last is not None and tuple(last) == same and d.decision is not Decision.SPAWN:
-            continue
-        values = (tx.now, d.task_id, *same, d.budget_usd)
-        tx.conn.execute(sql.INSERT_DECISION, values)
-        data: dict[str, Any] = {
-            "decision": str(d.decision),
-            "rule": d.rule,
-            "agent_type": d.agent_type,
-            "runtime": d.runtime,
-        }
-        tx.log("routed", "router", task_id=d.task_id, message=d.why, **data)
-        stored.append(replace(d, at=tx.now))
-    return stored
-
-
 # -- agents ----------------------------------------------------------------------------------
 
 
@@ -417,8 +325,7 @@ def revoke_agent(tx: Tx, agent_id: str, actor: str) -> Agent:
     agent = rows.agent(row)
     if agent.task_id:
         held = tx.task(agent.task_id)
-        changes = failed_attempt(held, f"agent {agent_id} was revoked")
-        tx.save(Action.RELEASE, held, "released", actor, **changes)
+        tx.apply(held, attempts.revoked(held, agent_id), actor)
     tx.conn.execute(sql.REVOKE_AGENT, (agent_id,))
     tx.log("agent_revoked", actor, agent_id=agent_id, message=f"{agent.name} revoked")
     return rows.agent(tx.conn.execute(sql.GET_AGENT, (agent_id,)).fetchone())

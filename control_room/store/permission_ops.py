@@ -46,7 +46,7 @@ def _log(tx: Tx, kind: str, actor: str, r: PermissionRequest, message: str) -> N
 
 
 def request(
-    tx: Tx, agent_id: str, tool: str, text: str, key: str, tool_use_id: str
+    tx: Tx, agent_id: str, tool: str, text: str, key: str, tool_use_id: str = ""
 ) -> PermissionRequest:
     """Store a request of the agent's (for the task it holds or was started for). A grant
     "always" for the same key on that task answers it at once."""

@@ -4,16 +4,13 @@ part of SqliteRegistry (mixed in), kept apart so the registry's main module stay
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from control_room.domain import NotFound
 from control_room.domain.permissions import InboxItem, PermissionRequest
 from control_room.store import inbox_sql, permission_ops
 from control_room.store import permission_sql as psql
-from control_room.store.tx import Tx
-
-T = TypeVar("T")
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -27,39 +24,11 @@ def _summary(kind: str, row: sqlite3.Row) -> str:
 
 
 class PermissionStore:
-    """Mixed into SqliteRegistry, which provides `_write` and `_fetch`."""
-
-    async def _write(self, op: Callable[[Tx], T]) -> T:
-        raise NotImplementedError
+    """Mixed into SqliteRegistry, which provides `_fetch`; the writes are
+    store/permission_ops.py's operations, run through `write`."""
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         raise NotImplementedError
-
-    async def request_permission(
-        self, agent_id: str, tool: str, text: str, key: str, tool_use_id: str = ""
-    ) -> PermissionRequest:
-        return await self._write(
-            lambda tx: permission_ops.request(tx, agent_id, tool, text, key, tool_use_id)
-        )
-
-    async def answer_permission(
-        self, request_id: int, allow: bool, always: bool, reason: str, actor: str
-    ) -> PermissionRequest:
-        return await self._write(
-            lambda tx: permission_ops.answer(tx, request_id, allow, always, reason, actor)
-        )
-
-    async def close_permissions(self, agent_id: str, reason: str, actor: str) -> int:
-        return await self._write(
-            lambda tx: permission_ops.close_pending(tx, agent_id, reason, actor)
-        )
-
-    async def record_denials(
-        self, agent_id: str, task_id: str, denials: Sequence[dict[str, Any]]
-    ) -> int:
-        return await self._write(
-            lambda tx: permission_ops.record_denials(tx, agent_id, task_id, denials)
-        )
 
     async def get_permission(self, request_id: int) -> PermissionRequest:
         found = await self._fetch(psql.GET_REQUEST, (request_id,))

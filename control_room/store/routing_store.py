@@ -7,15 +7,14 @@ A part of SqliteRegistry (mixed in), kept apart so the registry's main module st
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from control_room.domain import RoutingDecision, Status, Task
 from control_room.store import rows, sql
 from control_room.store.tx import Tx
 
-T = TypeVar("T")
 CHUNK = 500  # ids per query: well under SQLite's limit on bound parameters
 
 # The latest transition of each task that moved after an event id; events without a
@@ -63,12 +62,10 @@ def append_decisions(tx: Tx, decisions: Sequence[RoutingDecision]) -> list[Routi
 
 
 class RoutingStore:
-    """Mixed into SqliteRegistry, which provides `_fetch` and `_write`."""
+    """Mixed into SqliteRegistry, which provides `_fetch`; `append_decisions` above is an
+    operation, run through `write`."""
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        raise NotImplementedError
-
-    async def _write(self, op: Callable[[Tx], T]) -> T:
         raise NotImplementedError
 
     async def changes_since(self, after: int, limit: int = 10_000) -> Changes:
@@ -100,8 +97,3 @@ class RoutingStore:
     async def open_decisions(self) -> dict[str, RoutingDecision]:
         """The last routing decision of every unfinished task that has one."""
         return {r["task_id"]: rows.decision(r) for r in await self._fetch(OPEN_DECISIONS)}
-
-    async def append_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
-        if not decisions:
-            return []
-        return await self._write(lambda tx: append_decisions(tx, decisions))

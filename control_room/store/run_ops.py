@@ -3,7 +3,8 @@
 A run begins with a fresh agent (its own token) and a row in `runs`; it ends when the process
 does. Ending a run is one transaction that settles the task: a task the agent still holds is
 released, a task nobody claimed since the start is abandoned (either way an attempt counts,
-unless the engine itself stopped the agent), and the agent's token stops working.
+unless the engine itself stopped the agent: domain/attempts.py decides), and the agent's token
+stops working.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from control_room.domain import Action, Agent, Conflict, NotFound, Run, Status
-from control_room.domain.status import HELD
+from control_room.domain import Agent, Conflict, NotFound, Run, Status, attempts
 from control_room.store import rows, sql
 from control_room.store.engine_ops import live_run_of
-from control_room.store.ops import failed_attempt
 from control_room.store.tx import Tx
 
 ACTOR = "supervisor"
@@ -97,18 +96,9 @@ def end_run(
     if not run.live:
         return run
     task = tx.task(run.task_id)
-    if task.agent_id == agent_id and task.status in HELD:
-        reason = f"agent {agent_id} {outcome} without completing"
-        changes: dict[str, Any] = (
-            failed_attempt(task, reason)
-            if counts
-            else {"status": Status.AVAILABLE, "agent_id": None, "lease_expires_at": None,
-                  "reason": f"{reason} (not counted as an attempt)"}
-        )  # fmt: skip
-        tx.save(Action.RELEASE, task, "released", ACTOR, **changes)
-    elif task.status is Status.AVAILABLE and counts and not _claimed_since(tx, run):
-        reason = f"agent {agent_id} {outcome} before claiming it"
-        tx.save(Action.ABANDON, task, "abandoned", ACTOR, **failed_attempt(task, reason))
+    settled = attempts.run_ended(task, agent_id, outcome, counts, lambda: _claimed_since(tx, run))
+    if settled is not None:
+        tx.apply(task, settled, ACTOR)
     tx.conn.execute(sql.REVOKE_AGENT, (agent_id,))
     values = {
         "now": tx.now, "agent_id": agent_id, "exit_code": exit_code, "outcome": outcome,
@@ -128,7 +118,7 @@ def _claimed_since(tx: Tx, run: Run) -> bool:
     return tx.conn.execute(sql.CLAIMED_SINCE, (run.task_id, run.started_at)).fetchone() is not None
 
 
-def note(tx: Tx, kind: str, actor: str, message: str, **data: Any) -> None:
+def note(tx: Tx, /, kind: str, actor: str, message: str, **data: Any) -> None:
     """An event that changes no task: a loop failing, an orphan process stopped."""
     tx.log(kind, actor, message=message, **data)
 
@@ -152,8 +142,9 @@ def start_failed(tx: Tx, agent_id: str, why: str, failures: int, give_up: bool) 
         "start_failed", ACTOR, task_id=run.task_id, message=message,
         agent_type=run.agent_type, failures=failures,
     )  # fmt: skip
-    task = tx.task(run.task_id)
-    if give_up and task.status is Status.AVAILABLE:
-        reason = f"{run.agent_type} could not start {failures} times in a row; last: {why}"
-        tx.save(Action.GIVE_UP, task, "blocked", ACTOR, status=Status.BLOCKED, reason=reason)
+    if give_up:
+        task = tx.task(run.task_id)
+        blocked = attempts.gave_up(task, run.agent_type, failures, why)
+        if blocked is not None:
+            tx.apply(task, blocked, ACTOR)
     return ended

@@ -4,76 +4,19 @@ SqliteRegistry (mixed in), kept apart so the registry's main module stays small.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from control_room.domain import Agent, NotFound, Run
-from control_room.store import rows, run_ops, sql
-from control_room.store.tx import Tx
-
-T = TypeVar("T")
+from control_room.domain import NotFound, Run
+from control_room.store import rows, sql
 
 
 class RunStore:
-    """Mixed into SqliteRegistry, which provides `_write` and `_fetch`."""
-
-    async def _write(self, op: Callable[[Tx], T]) -> T:
-        raise NotImplementedError
+    """Mixed into SqliteRegistry, which provides `_fetch`; the writes are store/run_ops.py's
+    operations, run through `write`."""
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         raise NotImplementedError
-
-    async def start_run(
-        self,
-        agent: Agent,
-        token_hash: str,
-        task_id: str,
-        agent_type: str,
-        run_root: str,
-        owner_pid: int,
-        engine_id: str | None = None,
-    ) -> Run:
-        return await self._write(
-            lambda tx: run_ops.start_run(
-                tx, agent, token_hash, task_id, agent_type, run_root, owner_pid, engine_id
-            )
-        )
-
-    async def run_process(
-        self, agent_id: str, pid: int | None, identity: str | None, workdir: str
-    ) -> Run:
-        return await self._write(
-            lambda tx: run_ops.run_process(tx, agent_id, pid, identity, workdir)
-        )
-
-    async def end_run(
-        self,
-        agent_id: str,
-        exit_code: int | None,
-        outcome: str,
-        *,
-        counts: bool = True,
-        turns: int | None = None,
-        cost_usd: float | None = None,
-    ) -> Run:
-        return await self._write(
-            lambda tx: run_ops.end_run(
-                tx, agent_id, exit_code, outcome, counts=counts, turns=turns, cost_usd=cost_usd
-            )
-        )
-
-    async def start_failed(
-        self, agent_id: str, why: str, failures: int, give_up: bool
-    ) -> Run | None:
-        return await self._write(
-            lambda tx: run_ops.start_failed(tx, agent_id, why, failures, give_up)
-        )
-
-    async def run_usage(self, agent_id: str, turns: int | None, cost_usd: float | None) -> None:
-        await self._write(lambda tx: run_ops.run_usage(tx, agent_id, turns, cost_usd))
-
-    async def note(self, kind: str, actor: str, message: str, **data: Any) -> None:
-        await self._write(lambda tx: run_ops.note(tx, kind, actor, message, **data))
 
     async def get_run(self, agent_id: str) -> Run:
         found = await self._fetch(sql.GET_RUN, (agent_id,))

@@ -165,10 +165,6 @@ END_RUN = """
 """
 CLAIMED_SINCE = "SELECT 1 FROM events WHERE task_id = ? AND kind = 'claimed' AND at >= ? LIMIT 1"
 
-LAST_DECISION = """
-    SELECT decision, rule, why, agent_type, runtime FROM routing_decisions
-    WHERE task_id = ? ORDER BY id DESC LIMIT 1
-"""
 INSERT_DECISION = """
     INSERT INTO routing_decisions
         (at, task_id, decision, rule, why, agent_type, runtime, budget_usd)

@@ -8,27 +8,23 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
 from control_room.domain import (
     Agent,
-    Claim,
     Event,
-    Lease,
     NotFound,
     RoutingDecision,
     Status,
     StoreError,
     Task,
-    TaskSpec,
 )
-from control_room.store import edit_ops, import_ops, keyed_ops, ops, rows, schema, sql
+from control_room.store import rows, schema, sql
 from control_room.store.checks import check_alone, check_file, refuse_empty
-from control_room.store.delivery_ops import DeliveryWrites
 from control_room.store.engine_store import EngineStore
 from control_room.store.feed import ChangeFeed
 from control_room.store.file_changes import LOOK_SECONDS, RegistryWatcher
@@ -44,6 +40,7 @@ from control_room.store.writer import SqliteSession, Writer, on_connection_threa
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def statements(script: str) -> list[str]:
@@ -64,7 +61,6 @@ class SqliteRegistry(
     ListingStore,
     RoutingStore,
     RunStore,
-    DeliveryWrites,
     StatsStore,
     WatchStore,
     EngineStore,
@@ -226,119 +222,21 @@ class SqliteRegistry(
                 if db is not None:
                     await db.close()
 
-    async def _write(self, op: Callable[[Tx], T]) -> T:
+    async def write(
+        self, op: Callable[Concatenate[Tx, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run the operation `op(tx, *args, **kwargs)` in the writer's next group commit: its
+        result once committed, or its refusal (a domain error) with nothing changed."""
         if self._writer is None or self._closer is not None:
             raise StoreError("the registry is closed")
         if self._verdict is not None:
             await self.verified()  # nothing is written to a file not yet checked
-        result: T = await self._writer.submit(op)
+        result: T = await self._writer.submit(lambda tx: op(tx, *args, **kwargs))
         return result
 
-    # -- writes ----------------------------------------------------------------------------
-
-    async def create_tasks(self, specs: Sequence[TaskSpec], actor: str) -> list[Task]:
-        return await self._write(lambda tx: ops.create_tasks(tx, specs, actor))
-
-    async def create_task_once(
-        self, spec: TaskSpec, actor: str, key: str, fingerprint: str
-    ) -> tuple[Task, bool]:
-        return await self._write(
-            lambda tx: keyed_ops.create_task_once(tx, spec, actor, key, fingerprint)
-        )
-
-    async def import_tasks(
-        self,
-        specs: Sequence[TaskSpec],
-        finished: Mapping[str, tuple[Status, str]],
-        actor: str,
-        *,
-        dry_run: bool = False,
-    ) -> list[Task]:
-        """Create `specs` and finish those in `finished`, in one transaction (store/import_ops)."""
-        try:
-            return await self._write(
-                lambda tx: import_ops.import_tasks(tx, specs, finished, actor, dry_run=dry_run)
-            )
-        except import_ops.DryRun as rolled_back:
-            return rolled_back.tasks
-
-    async def claim(self, agent_id: str, task_id: str | None, lease_seconds: float) -> Claim:
-        return await self._write(lambda tx: ops.claim(tx, agent_id, task_id, lease_seconds))
-
-    async def progress(
-        self, task_id: str, agent_id: str, epoch: int, percent: int, note: str, lease_seconds: float
-    ) -> Task:
-        return await self._write(
-            lambda tx: ops.progress(tx, task_id, agent_id, epoch, percent, note, lease_seconds)
-        )
-
-    async def heartbeat(
-        self, task_id: str, agent_id: str, epoch: int, lease_seconds: float
-    ) -> Lease:
-        return await self._write(
-            lambda tx: ops.heartbeat(tx, task_id, agent_id, epoch, lease_seconds)
-        )
-
-    async def complete(
-        self,
-        task_id: str,
-        agent_id: str,
-        epoch: int,
-        summary: str,
-        files: tuple[str, ...],
-        hours: float | None,
-    ) -> Task:
-        return await self._write(
-            lambda tx: ops.complete(tx, task_id, agent_id, epoch, summary, files, hours)
-        )
-
-    async def verdict(
-        self, task_id: str, epoch: int, passed: bool, output: str, actor: str
-    ) -> Task:
-        return await self._write(lambda tx: ops.verdict(tx, task_id, epoch, passed, output, actor))
-
-    async def release(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
-        return await self._write(lambda tx: ops.release(tx, task_id, agent_id, epoch, reason))
-
-    async def block(self, task_id: str, agent_id: str, epoch: int, reason: str) -> Task:
-        return await self._write(lambda tx: ops.block(tx, task_id, agent_id, epoch, reason))
-
-    async def expire_leases(self) -> list[Task]:
-        return await self._write(ops.expire_leases)
-
-    async def await_approval(self, task_id: str, why: str, actor: str) -> Task:
-        return await self._write(lambda tx: ops.await_approval(tx, task_id, why, actor))
-
-    async def approve(self, task_id: str, actor: str) -> Task:
-        return await self._write(lambda tx: ops.approve(tx, task_id, actor))
-
-    async def go(self, task_id: str, actor: str) -> Task:
-        return await self._write(lambda tx: ops.go(tx, task_id, actor))
-
-    async def reject(self, task_id: str, reason: str, actor: str) -> Task:
-        return await self._write(lambda tx: ops.reject(tx, task_id, reason, actor))
-
-    async def cancel(self, task_id: str, reason: str, actor: str) -> Task:
-        return await self._write(lambda tx: ops.cancel(tx, task_id, reason, actor))
-
-    async def retry(self, task_id: str, actor: str) -> Task:
-        return await self._write(lambda tx: ops.retry(tx, task_id, actor))
-
-    async def edit_task(self, task_id: str, changes: Mapping[str, Any], actor: str) -> Task:
-        return await self._write(lambda tx: edit_ops.edit_task(tx, task_id, changes, actor))
-
-    async def register_agent(
-        self, agent_id: str, name: str, capabilities: tuple[str, ...], runtime: str, token_hash: str
-    ) -> Agent:
-        return await self._write(
-            lambda tx: ops.register_agent(tx, agent_id, name, capabilities, runtime, token_hash)
-        )
-
-    async def revoke_agent(self, agent_id: str, actor: str) -> Agent:
-        return await self._write(lambda tx: ops.revoke_agent(tx, agent_id, actor))
-
-    async def record_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
-        return await self._write(lambda tx: ops.record_decisions(tx, decisions))
+    async def _write(self, op: Callable[[Tx], T]) -> T:
+        """A raw operation of the transaction alone (tests, repairs)."""
+        return await self.write(op)
 
     # -- reads -----------------------------------------------------------------------------
 

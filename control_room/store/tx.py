@@ -9,7 +9,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from control_room.domain import Action, Conflict, Event, InactiveAgent, NotFound, Status, Task
+from control_room.domain import Action, Conflict, Event, NotFound, Status, Task
+from control_room.domain.attempts import Outcome
+from control_room.domain.claims import inactive
 from control_room.domain.status import HOLDER_EVENTS, require
 from control_room.store import build, rows, sql
 
@@ -75,6 +77,13 @@ class Tx:
             self._ready_dependents(after.id)
         return after
 
+    def apply(self, before: Task, outcome: Outcome, actor: str) -> Task:
+        """Write a decision of the domain (domain/attempts.py) about `before`."""
+        return self.save(
+            outcome.action, before, outcome.kind, actor,
+            message=outcome.message, data=outcome.data, **outcome.changes,
+        )  # fmt: skip
+
     def last_holder_write(self, task_id: str) -> tuple[str, str] | None:
         """(event kind, actor) of the task's last write by a holder."""
         params = (task_id, json.dumps(HOLDER_EVENTS))
@@ -84,7 +93,7 @@ class Tx:
     def touch_agent(self, agent_id: str) -> None:
         """Mark the agent seen."""
         if self.conn.execute(sql.TOUCH_AGENT, (self.now, agent_id)).rowcount != 1:
-            raise InactiveAgent(f"no active agent {agent_id} (revoked, or its run ended)")
+            raise inactive(agent_id)
 
     def _ready_dependents(self, task_id: str) -> None:
         for (dependent,) in self.conn.execute(sql.READY_DEPENDENTS, (task_id,)).fetchall():
