@@ -6,6 +6,7 @@ A part of SqliteRegistry (mixed in), kept apart so the registry's main module st
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from control_room.store.tx import Tx
 
 T = TypeVar("T")
 CHUNK = 500  # ids per query: well under SQLite's limit on bound parameters
+CONVERT_CHUNK = 1000  # rows converted between two yields to the event loop (a few ms)
 
 # The latest transition of each task that moved after an event id; events without a
 # transition (progress, routed, agent_started ...) change nothing routing looks at.
@@ -71,7 +73,7 @@ class RoutingStore:
     async def _write(self, op: Callable[[Tx], T]) -> T:
         raise NotImplementedError
 
-    async def changes_since(self, after: int, limit: int = 10_000) -> Changes:
+    async def changes_since(self, after: int, limit: int = 2000) -> Changes:
         found = await self._fetch(CHANGES_SINCE, (after, limit))
         statuses: dict[str, Status] = {}
         ended = False
@@ -98,8 +100,17 @@ class RoutingStore:
         return found
 
     async def open_decisions(self) -> dict[str, RoutingDecision]:
-        """The last routing decision of every unfinished task that has one."""
-        return {r["task_id"]: rows.decision(r) for r in await self._fetch(OPEN_DECISIONS)}
+        """The last routing decision of every unfinished task that has one (rows converted a
+        chunk at a time, letting the event loop serve between chunks)."""
+        found = await self._fetch(OPEN_DECISIONS)
+        decisions: dict[str, RoutingDecision] = {}
+        for start in range(0, len(found), CONVERT_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            decisions.update(
+                (r["task_id"], rows.decision(r)) for r in found[start : start + CONVERT_CHUNK]
+            )
+        return decisions
 
     async def append_decisions(self, decisions: Sequence[RoutingDecision]) -> list[RoutingDecision]:
         if not decisions:
