@@ -29,6 +29,7 @@ from control_room.world import World, open_world
 IdleCheck = Callable[[Engine], Awaitable[bool]]
 IDLE_POLL_SECONDS = 0.5
 PRINT_BATCH = 200  # events printed per read of the log
+GATHER_SECONDS = 0.05
 
 
 def log_line(event: Event) -> str:
@@ -78,6 +79,9 @@ class EventPrinter:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll):
                         await self._changed.wait()
+                        # The commits of the next moment printed together: one read of the log
+                        # for many commits, not one per group commit.
+                        await asyncio.sleep(GATHER_SECONDS)
         finally:
             self.coordinator.registry.listeners.remove(self._wake)
             watcher.cancel()
