@@ -45,11 +45,17 @@ class EventPrinter:
     missed (a look every `poll` seconds). The lines come from the registry's log itself."""
 
     def __init__(
-        self, coordinator: Coordinator, registry_file: Path, out: TextIO, poll: float = 1.0
+        self,
+        coordinator: Coordinator,
+        registry_file: Path,
+        out: TextIO,
+        poll: float = 1.0,
+        engine_watches: bool = False,
     ) -> None:
         self.coordinator, self.registry_file, self.out, self.poll = (
             coordinator, registry_file, out, poll,
         )  # fmt: skip
+        self.engine_watches = engine_watches  # an engine's RegistryWatcher runs in this process
         self.last = 0
         self._changed = asyncio.Event()
 
@@ -71,7 +77,16 @@ class EventPrinter:
 
     async def run(self) -> None:
         self.coordinator.registry.listeners.append(self._wake)
-        watcher = asyncio.create_task(RegistryWatcher(self.registry_file, self._wake).run())
+        # Other processes' commits: told by the engine's registry watcher (`registry_changed`)
+        # when one runs beside it; one watcher per process, as each costs a thread reading the
+        # notification of every write.
+        shared = self.coordinator.change_listeners
+        watcher = (
+            None
+            if self.engine_watches
+            else asyncio.create_task(RegistryWatcher(self.registry_file, self._wake).run())
+        )
+        shared.append(self._wake)
         try:
             while True:
                 self._changed.clear()
@@ -84,8 +99,10 @@ class EventPrinter:
                         await asyncio.sleep(GATHER_SECONDS)
         finally:
             self.coordinator.registry.listeners.remove(self._wake)
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            shared.remove(self._wake)
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def run_headless(
@@ -121,7 +138,11 @@ async def _run(
     async with opened as world:
         plain_stderr()  # after the app: the MCP server installs a Rich handler of its own
         helpers = []
-        printer = EventPrinter(world.coordinator, home.registry, out) if log_events else None
+        printer = (  # the world's engine watches the registry file
+            EventPrinter(world.coordinator, home.registry, out, engine_watches=True)
+            if log_events
+            else None
+        )
         if printer is not None:
             await printer.start()
             helpers.append(asyncio.create_task(printer.run()))
