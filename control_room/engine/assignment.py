@@ -44,9 +44,9 @@ LIMITED, RESTING, STARTING = "agent-limit", "start-failed", "already-starting"
 BUDGET = "daily-budget"  # looked at again once the day's budget is not spent
 STOP_SECONDS = 10.0
 # Tasks routed, and their decisions stored (one write), per chunk of a pass; AVAILABLE tasks read
-# per page by the first pass. Each chunk costs a few milliseconds of the event loop and the writer.
-ROUTE_CHUNK = 128
-READ_PAGE = 500
+# per page by the first pass. Each costs ~1-3 ms of the event loop or the writer.
+ROUTE_CHUNK = 64
+READ_PAGE = 250
 AVAILABLE = TaskFilter(statuses=(Status.AVAILABLE,))
 
 
