@@ -4,6 +4,8 @@ app, headless."""
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import replace
 
 from textual.app import App, ComposeResult
@@ -29,6 +31,12 @@ def row_line(table: TaskTable, task_id: str) -> str:
     return line
 
 
+def on_screen(app: App[None]) -> str:
+    """What the terminal shows (the screen's real paint, not the table's own lines)."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+
+
 async def test_a_changed_cell_is_drawn_and_the_other_rows_are_not_drawn_again() -> None:
     app = OneTable()
     async with app.run_test(size=SIZE) as pilot:
@@ -47,6 +55,7 @@ async def test_a_changed_cell_is_drawn_and_the_other_rows_are_not_drawn_again() 
         await pilot.pause()
         assert " 70 " in row_line(table, "T-3") and "TASK 3" in row_line(table, "T-3")
         assert " 10 " in row_line(table, "T-5"), "the other rows are unchanged"
+        assert "TASK 3" in on_screen(app), "painted on the screen"
         # The other rows' renders were reused: the same cached objects, not drawn again.
         now = table._cell_render_cache._cache
         others = [key for key in cached if key[0].value != "T-3"]

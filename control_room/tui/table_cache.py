@@ -22,7 +22,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 _NEEDED = (
     "_data", "_row_locations", "_cell_render_cache", "_row_render_cache",
-    "_row_renderable_cache", "_line_cache",
+    "_row_renderable_cache", "_line_cache", "_get_offsets",
 )  # fmt: skip
 
 
@@ -52,6 +52,24 @@ def update_in_place(table: DataTable[Text], changes: Sequence[tuple[str, str, Te
     _drop(inner._cell_render_cache, 0, rows)  # (row key, column key, style, ...)
     _drop(inner._row_render_cache, 0, rows)  # (row key, line, style, cursor, ...)
     _drop(inner._row_renderable_cache, 1, indices)  # (update count, row index)
-    inner._line_cache.clear()  # by screen line: rebuilt cheaply from the rows' renders
-    table.refresh()
+    _drop_lines(inner, rows)
+    for index in indices:  # only those rows' lines are painted again
+        table.refresh_row(index)
     return True
+
+
+def _drop_lines(inner: Any, rows: Collection[RowKey]) -> None:
+    """The line cache is keyed by the line's y in the table: drop the lines of `rows` (and any
+    line that no longer maps to a row)."""
+    held = inner._line_cache.keys()
+    stale = []
+    for key in held:
+        try:
+            row_key, _ = inner._get_offsets(key[0])
+        except LookupError:
+            stale.append(key)
+            continue
+        if row_key in rows:
+            stale.append(key)
+    for key in stale:
+        inner._line_cache.discard(key)
