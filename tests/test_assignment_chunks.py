@@ -5,6 +5,8 @@ and the agent limit holds across chunks."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from control_room.config import Home, Settings
 from control_room.domain import Decision
 from control_room.engine import Coordinator, assignment, init_home, open_coordinator
+from tests.conftest import coordinator_at
 from tests.engine_world import engine_world, scripted, settings_with, wait_for
 
 
@@ -73,3 +76,38 @@ async def test_the_agent_limit_holds_across_the_chunks_of_a_pass(
         assert spawned == queue[:3], "the first three in queue order, across two chunks"
         assert all(d.rule == "agent-limit" for d in decisions[3:])
         assert len(await c.runs()) == 3
+
+
+async def test_a_burst_of_registry_file_changes_asks_for_one_pass(tmp_path: Path) -> None:
+    """The registry watcher reports every burst of writes to the file, this process's own
+    included: under load that is every few milliseconds. The assignment loop runs for them at
+    most once per WATCH_GAP_SECONDS, and does run: a task another process added is routed."""
+    async with engine_world(tmp_path, settings_with(scripted("work"))) as world:
+        assigner = world.engine.assigner
+        assert assigner is not None
+        loop = assigner.loop
+
+        async def idle() -> bool:
+            return loop.runs >= 1 and loop.next_run is not None
+
+        await wait_for(idle, what="the first pass")
+        runs, started = loop.runs, time.monotonic()
+        while time.monotonic() - started < 1.0:  # the file changing every 10 ms for a second
+            assigner.registry_changed()
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - started
+
+        async def settled() -> bool:  # the pass asked for after the last gap has run
+            return assigner._watch_poke is None and loop.runs > runs
+
+        await wait_for(settled, what="the passes asked for")
+        passes = loop.runs - runs
+        assert passes <= elapsed / assignment.WATCH_GAP_SECONDS + 2, (passes, elapsed)
+        # Written by another connection (as the CLI would): routed through the watcher.
+        async with coordinator_at(world.server.home.registry) as other:
+            added = await other.add_task({"title": "From elsewhere", "priority": "P2"})
+        await wait_for(lambda: _routed(world.coordinator, added.id), what="the new task routed")
+
+
+async def _routed(c: Coordinator, task_id: str) -> bool:
+    return any(d.task_id == task_id for d in await c.decisions(1000))

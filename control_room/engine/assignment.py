@@ -48,6 +48,7 @@ STOP_SECONDS = 10.0
 ROUTE_CHUNK = 64
 READ_PAGE = 250
 AVAILABLE = TaskFilter(statuses=(Status.AVAILABLE,))
+WATCH_GAP_SECONDS = 0.25  # at most this often a pass for a change of the registry file
 
 
 def _news(last: RoutingDecision | None, made: RoutingDecision) -> bool:
@@ -84,10 +85,32 @@ class Assigner:
         self.decided = 0  # tasks routed since the start, for tests and benchmarks
         self.budget = DailyBudget(coordinator, rules.daily_budget_usd, clock)
         self._over_budget: str | None = None
+        self._watched_at = 0.0  # when a registry change last asked for a pass (monotonic)
+        self._watch_poke: asyncio.TimerHandle | None = None
 
     def _on_events(self, events: Sequence[Event]) -> None:
         if any(e.to_status is Status.AVAILABLE or e.kind in WAKE_KINDS for e in events):
             self.loop.poke()
+
+    def registry_changed(self) -> None:
+        """The registry file changed (another process may have written; the watcher also sees
+        this process's own commits, which `_on_events` already heard): a pass now, or once
+        WATCH_GAP_SECONDS after the last one such a change asked for. Under load the file
+        changes every few milliseconds, and a pass for each costs reads for nothing."""
+        if self._watch_poke is not None:
+            return  # one is coming
+        now = time.monotonic()
+        wait = self._watched_at + WATCH_GAP_SECONDS - now
+        if wait <= 0:
+            self._watched_at = now
+            self.loop.poke()
+        else:
+            self._watch_poke = asyncio.get_running_loop().call_later(wait, self._poke_watched)
+
+    def _poke_watched(self) -> None:
+        self._watch_poke = None
+        self._watched_at = time.monotonic()
+        self.loop.poke()
 
     async def step(self) -> None:
         failure, self._failure = self._failure, None
@@ -240,6 +263,8 @@ class Assigner:
 
     async def stop(self) -> None:
         """Let the starts under way finish (a while), so the supervisor can settle them."""
+        if self._watch_poke is not None:
+            self._watch_poke.cancel()
         jobs = list(self._spawning.values())
         if jobs:
             _, late = await asyncio.wait(jobs, timeout=STOP_SECONDS)

@@ -136,7 +136,8 @@ class Engine:
         self.coordinator.permissions.wake()  # an answer from another process (the CLI)
         if self.supervisor is not None:
             self.supervisor.steering.wake()  # a message to an agent, from the CLI
-        self._poke("assignment")
+        if self.assigner is not None:
+            self.assigner.registry_changed()
         self._poke("validation")
         self._poke("notifier")
 
