@@ -56,13 +56,14 @@ async def test_a_task_routed_once_is_not_routed_again_without_a_change(tmp_path:
         await wait_for(lambda: _count(c, 40), what="40 decisions")
         statements: list[str] = []
         await c.registry._reader.set_trace_callback(statements.append)  # type: ignore[attr-defined]
-        decided = assigner(world).decided
+        decided, runs = assigner(world).decided, assigner(world).loop.runs
         await passes(world, 5)
         await c.registry._reader.set_trace_callback(None)  # type: ignore[attr-defined]
+        ran = assigner(world).loop.runs - runs  # 5, or 6 when the watcher's asked for one too
         assert assigner(world).decided == decided, "nothing changed: nothing routed"
         assert len(await c.decisions(1000)) == 40, "no decision stored again"
         # An idle pass reads the events after the last one it saw, and nothing of the 40 tasks.
-        assert len(statements) <= 5, statements
+        assert len(statements) <= ran, statements
         assert not any("FROM tasks" in s or "routing_decisions" in s for s in statements)
         # One new task: exactly one more task routed, one more decision stored.
         extra = await c.add_task({"title": "One more", "priority": "P2"})

@@ -6,6 +6,7 @@ A part of SqliteRegistry (mixed in), kept apart so the registry's main module st
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from control_room.store import rows, sql
 from control_room.store.tx import Tx
 
 CHUNK = 500  # ids per query: well under SQLite's limit on bound parameters
+CONVERT_CHUNK = 1000  # rows converted between two yields to the event loop (a few ms)
 
 # The latest transition of each task that moved after an event id; events without a
 # transition (progress, routed, agent_started ...) change nothing routing looks at.
@@ -68,7 +70,7 @@ class RoutingStore:
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         raise NotImplementedError
 
-    async def changes_since(self, after: int, limit: int = 10_000) -> Changes:
+    async def changes_since(self, after: int, limit: int = 2000) -> Changes:
         found = await self._fetch(CHANGES_SINCE, (after, limit))
         statuses: dict[str, Status] = {}
         ended = False
@@ -95,5 +97,14 @@ class RoutingStore:
         return found
 
     async def open_decisions(self) -> dict[str, RoutingDecision]:
-        """The last routing decision of every unfinished task that has one."""
-        return {r["task_id"]: rows.decision(r) for r in await self._fetch(OPEN_DECISIONS)}
+        """The last routing decision of every unfinished task that has one (rows converted a
+        chunk at a time, letting the event loop serve between chunks)."""
+        found = await self._fetch(OPEN_DECISIONS)
+        decisions: dict[str, RoutingDecision] = {}
+        for start in range(0, len(found), CONVERT_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            decisions.update(
+                (r["task_id"], rows.decision(r)) for r in found[start : start + CONVERT_CHUNK]
+            )
+        return decisions

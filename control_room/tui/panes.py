@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 from control_room.domain import Event, Status, Task
 from control_room.domain.counters import tries
 from control_room.domain.text import one_line
+from control_room.tui.table_cache import update_in_place
 
 STATUS_STYLE = {
     Status.AWAITING_APPROVAL: "bold yellow",
@@ -86,6 +87,7 @@ class Table(DataTable[Text]):
     def put_many(self, rows: Iterable[tuple[str, tuple[Text, ...]]]) -> int:
         """Add the new rows and change the cells that differ; how many were new."""
         added = 0
+        changes: list[tuple[str, str, Text]] = []
         for key, cells in rows:
             before = self._rows.get(key)
             if before == cells:
@@ -97,7 +99,11 @@ class Table(DataTable[Text]):
                 continue
             for (column, _, _), old, now in zip(self.COLUMNS, before, cells, strict=True):
                 if old != now:
-                    self.update_cell(key, column, now)
+                    changes.append((key, column, now))
+        # Only the changed rows are drawn again (tui/table_cache.py), not the whole table.
+        if changes and not update_in_place(self, changes):
+            for key, column, now in changes:
+                self.update_cell(key, column, now)
         return added
 
     def selected(self) -> str | None:
@@ -128,14 +134,15 @@ class TaskTable(Table):
 
     def show(self, tasks: Iterable[Task], *, announce: bool = True) -> list[Task]:
         """Show these tasks (new or changed); returns those that just entered the inbox."""
-        arrived = []
+        arrived, rows = [], []
         for task in tasks:
             before = self.tasks.get(task.id)
             self.tasks[task.id] = task
             entered = before is None or before.status is not task.status
             if announce and task.status in INBOX and entered:
                 arrived.append(task)
-            self.put(task.id, self.row(task))
+            rows.append((task.id, self.row(task)))
+        self.put_many(rows)
         return arrived
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
