@@ -92,6 +92,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Other processes' writes (a revocation by the CLI, another control room) reach the
+        # token cache through the change feed within about a second.
+        coordinator.feed.watch_outside()
         async with mcp.session_manager.run():
             yield
 

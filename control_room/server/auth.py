@@ -29,11 +29,14 @@ class Caller:
 
 class Authenticator:
     """Recognises tokens. An agent found by its token is remembered for CACHE_SECONDS, and
-    forgotten when any agent is revoked or ends: at once when this process revokes it, within about
-    0.1 s when another process does (the registry's change feed, followed while the engine
-    runs); CACHE_SECONDS is the bound when nothing follows other processes' writes."""
+    forgotten when any agent or operator token is revoked or an agent ends: at once when this
+    process revokes it, within about a second when another process does (the registry's change
+    feed, which the server follows from its start). CACHE_SECONDS only bounds the memory of a
+    token whose revocation the feed could not deliver (its follower failing for that long); it
+    is longer than the heartbeat agents are told to keep (5 s), so an agent's token is looked up
+    about once a minute instead of at every call."""
 
-    CACHE_SECONDS = 1.0
+    CACHE_SECONDS = 60.0
 
     def __init__(
         self, coordinator: Coordinator, operator_token: str, registration_secret: str | None
