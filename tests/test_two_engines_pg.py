@@ -355,3 +355,41 @@ def _lost(
         if ack.kind == "complete" and tasks[ack.task_id][:2] != ("COMPLETED", ack.epoch):
             lost.append(f"completion lost: {ack} (the task is {tasks[ack.task_id]})")
     return lost
+
+
+Move = tuple[str | None, str]  # (from status, to status)
+
+
+def _event(
+    n: int, kind: str, task: str, agent: str | None, move: Move | None, **data: Any
+) -> dict[str, Any]:
+    source, target = move or (None, None)
+    return {
+        "id": n, "kind": kind, "actor": agent or "operator", "task_id": task, "agent_id": agent,
+        "from_status": source, "to_status": target, "data": data,
+    }  # fmt: skip
+
+
+def test_the_checkers_flag_an_overlapping_claim_and_a_lost_write() -> None:
+    clean = [
+        _event(1, "created", "T", None, (None, "AVAILABLE")),
+        _event(2, "claimed", "T", "A-1", ("AVAILABLE", "CLAIMED"), epoch=1),
+        _event(3, "progress", "T", "A-1", ("CLAIMED", "IN_PROGRESS")),
+        _event(4, "completed", "T", "A-1", ("IN_PROGRESS", "COMPLETED")),
+    ]
+    acks = [Ack("claim", "T", "A-1", 1, "CLAIMED"), Ack("progress", "T", "A-1", 1, "IN_PROGRESS"),
+            Ack("complete", "T", "A-1", 1, "COMPLETED")]  # fmt: skip
+    assert _lease_problems(clean) == []
+    assert _lost(acks, clean, {"T": ("COMPLETED", 1, 0)}) == []
+    overlapping = [
+        *clean[:3],
+        _event(4, "claimed", "T", "A-2", ("IN_PROGRESS", "CLAIMED"), epoch=2),
+    ]
+    assert any("claimed while" in p for p in _lease_problems(overlapping))
+    stranger = [*clean[:3], _event(4, "progress", "T", "A-2", None)]
+    assert any("holder" in p for p in _lease_problems(stranger))
+    assert _lost(acks, clean[:2] + clean[3:], {"T": ("COMPLETED", 1, 0)}) == [
+        f"progress lost: {acks[1]}"
+    ]
+    assert _lost(acks, clean, {"T": ("AVAILABLE", 1, 0)})[0].startswith("completion lost")
+    assert _lost([Ack("claim", "T", "A-2", 1, "CLAIMED")], clean, {})[0].startswith("claim of")
