@@ -54,6 +54,11 @@ async def test_two_engines_racing_on_one_registry_file_start_each_task_once(
         assert (again.attempt, again.engine_id) == (2, "E-bbbb")
 
 
+# Silence is measured on the registry's clock: on PostgreSQL the database server's, which a
+# FakeClock cannot move; these tests run on SQLite (test_engine_clock.py covers PostgreSQL).
+ON_THE_FAKE_CLOCK = pytest.mark.parametrize("backend", ["sqlite"])
+
+
 def _peers(c: Coordinator, clock: FakeClock, woke: list[str], **changes: object) -> Peers:
     options: dict[str, object] = {"gone_seconds": 10.0, "host": "beta", "clock": clock}
     return Peers(
@@ -62,6 +67,7 @@ def _peers(c: Coordinator, clock: FakeClock, woke: list[str], **changes: object)
     )  # fmt: skip
 
 
+@ON_THE_FAKE_CLOCK
 async def test_an_engine_silent_past_gone_seconds_is_gone_and_its_runs_left_to_settle(
     coordinator: Coordinator, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -196,6 +202,7 @@ def test_the_registry_is_chosen_by_flag_environment_or_config(
     )
 
 
+@ON_THE_FAKE_CLOCK
 async def test_the_checks_of_a_hand_in_run_on_the_engine_whose_agent_handed_it_in(
     coordinator: Coordinator, clock: FakeClock, tmp_path: Path
 ) -> None:

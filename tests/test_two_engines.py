@@ -9,11 +9,7 @@ import json
 import os
 import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -22,85 +18,13 @@ import pytest
 from control_room.domain.engines import heartbeat_seconds
 from control_room.engine import processes
 from tests.conftest import run_cli
-from tests.engine_world import SPAWNED
 from tests.serving import free_port
-
-SCRIPT = Path(sys.executable).with_name("control-room")
-
-
-def _config(modes: str, *, host: str, registry: Path, gone_seconds: float = 30) -> str:
-    command = [sys.executable, str(SPAWNED), modes, "{run_dir}"]
-    return (
-        f"[worktrees]\nenabled = false\n\n[engine]\ngone_seconds = {gone_seconds}\n"
-        f'host = "{host}"\n\n[registry]\nurl = {json.dumps(str(registry))}\n\n'
-        f'[[agent_types]]\nname = "scripted"\nruntime = "command"\n'
-        f"command = {json.dumps(command)}\n\n"
-        '[routing]\ndefault_agent = "scripted"\nmax_running = 2\n'
-    )
-
-
-def _homes(
-    tmp_path: Path, modes: str, gone_seconds: float = 30, hosts: tuple[str, str] = ("alpha", "beta")
-) -> tuple[Path, Path, Path]:
-    """Data directories a and b; b joins a's registry. Returns (a, b, registry)."""
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert run_cli("init", data_dir=a).returncode == 0
-    registry = a / "registry.db"
-    joined = run_cli("init", "--registry", str(registry), data_dir=b)
-    assert joined.returncode == 0, joined.stderr
-    assert f"joined the existing registry {registry}" in joined.stdout
-    assert not (b / "registry.db").exists(), "b keeps no registry of its own"
-    for home, host in zip((a, b), hosts, strict=True):
-        config = _config(modes, host=host, registry=registry, gone_seconds=gone_seconds)
-        (home / "control-room.toml").write_text(config)
-    return a, b, registry
-
-
-def _start(home: Path, cwd: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
-    return subprocess.Popen(
-        [str(SCRIPT), "--data-dir", str(home), "run", "--headless", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
-    )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _engines(*started: tuple[Path, Path, int]) -> Iterator[list[subprocess.Popen[str]]]:
-    running = [_start(home, cwd, port) for home, cwd, port in started]
-    try:
-        yield running
-    finally:
-        for engine in running:
-            if engine.poll() is None:
-                engine.send_signal(signal.SIGTERM)
-        for engine in running:
-            try:
-                engine.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                engine.kill()
-            engine.communicate()
-
-
-def _rows(registry: Path, query: str, *params: object) -> list[tuple[object, ...]]:
-    with contextlib.closing(sqlite3.connect(registry, timeout=30)) as db:
-        return db.execute(query, params).fetchall()
-
-
-def _wait(check: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def _healthy(port: int) -> bool:
-    with contextlib.suppress(httpx2.HTTPError):
-        return httpx2.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200
-    return False
-
-
-def _statuses(registry: Path) -> dict[str, str]:
-    return {str(t): str(s) for t, s in _rows(registry, "SELECT task_id, status FROM tasks")}
+from tests.two_rooms import engines as _engines
+from tests.two_rooms import healthy as _healthy
+from tests.two_rooms import homes as _homes
+from tests.two_rooms import rows as _rows
+from tests.two_rooms import statuses as _statuses
+from tests.two_rooms import wait as _wait
 
 
 def test_two_engines_on_one_registry_spawn_each_task_once(tmp_path: Path) -> None:

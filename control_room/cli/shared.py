@@ -36,6 +36,7 @@ async def run(coordinator: Coordinator, args: argparse.Namespace) -> int:
     now = time.time()
     if args.command == "engine":
         engines = await coordinator.engines()
+        now = await coordinator.registry_time()  # heartbeats are on the registry's clock
         if args.json:
             print(render.as_json([e.to_dict() for e in engines]))
             return 0

@@ -7,6 +7,11 @@ is gone on this very host, is gone: the heartbeat loop marks it so (event `engin
 wakes the reconciler, which settles its runs as it settles its own dead ones. The runs of a
 live other engine are never touched.
 
+Silence is measured on the registry's clock (the database server's on PostgreSQL: the heartbeats
+are stamped with it, store/engine_ops.py), so hosts whose clocks disagree do not see each other
+as gone, or alive forever: each heartbeat answers the registry's time, and the engine judges by
+its own clock corrected by the difference (`now`).
+
 An engine that finds itself marked gone (it was frozen longer than `gone_seconds`, and another
 settled its runs) stops the agents it still watches (their tokens are already revoked) and
 registers again under a new id.
@@ -60,6 +65,7 @@ class Peers:
         self.on_lost = on_lost  # this engine was found gone: stop what it still watches
         self.engine_id: str | None = None
         self.known: dict[str, EngineInfo] = {}  # the engines with live runs, as last read
+        self.skew: float | None = None  # the registry's clock minus this one's, as last seen
         self.loop = Loop("engine-heartbeat", heartbeat_seconds(gone_seconds), self.step)
 
     async def register(self) -> str:
@@ -72,11 +78,26 @@ class Peers:
             self.url,
         )
         self.engine_id = self.coordinator.engine_id = engine.id
+        self._seen(engine.started_at)
         return engine.id
 
     async def stopped(self) -> None:
         if self.engine_id is not None:
             await self.coordinator.registry.write(engine_ops.stopped, self.engine_id)
+
+    def now(self) -> float:
+        """The registry's time, by this clock and the difference last seen."""
+        return self.clock() + (self.skew or 0.0)
+
+    def _seen(self, registry_time: float) -> None:
+        self.skew = registry_time - self.clock()
+
+    async def _sync(self) -> None:
+        """Learn the registry's clock, if no heartbeat told it yet (`serve`, which does not
+        heartbeat, asks once)."""
+        if self.skew is None:
+            with contextlib.suppress(ControlRoomError):
+                self._seen(await self.coordinator.registry.registry_time())
 
     def gone(self, engine: EngineInfo) -> str | None:
         """Why `engine` counts as gone, or None while it runs."""
@@ -84,7 +105,7 @@ class Peers:
             return None
         if engine.stopped_at is not None:
             return "stopped"
-        if silent(engine, self.clock(), self.gone_seconds):
+        if silent(engine, self.now(), self.gone_seconds):
             return f"silent for more than {self.gone_seconds:g} s"
         if engine.host == self.host and not processes.alive(engine.pid):
             return f"its process {engine.pid} on {engine.host} has ended"
@@ -93,9 +114,12 @@ class Peers:
     async def step(self) -> None:
         """Heartbeat; then mark the engines that are gone, waking the reconciler for them."""
         registry = self.coordinator.registry
-        if self.engine_id is not None and not await registry.write(
-            engine_ops.heartbeat, self.engine_id
-        ):
+        beat = None
+        if self.engine_id is not None:
+            beat = await registry.write(engine_ops.heartbeat, self.engine_id)
+        if beat is not None:
+            self._seen(beat)
+        elif self.engine_id is not None:
             lost = self.engine_id
             log.warning("engine %s was found gone by another engine: registering again", lost)
             if self.on_lost is not None:
@@ -112,8 +136,8 @@ class Peers:
             if why is None:
                 continue
             # Marked only if it has not heartbeat since read (silent), or at all (process ended).
-            quiet = silent(engine, self.clock(), self.gone_seconds)
-            before = engine.seen_at + 1e-6 if quiet else self.clock() + 1
+            quiet = silent(engine, self.now(), self.gone_seconds)
+            before = engine.seen_at + 1e-6 if quiet else self.now() + 1
             woke = (
                 await registry.write(engine_ops.found_gone, engine.id, before, why, self._name())
                 or woke
@@ -129,6 +153,7 @@ class Peers:
         it in (its working directory is there); when no live engine started that agent (an
         outside agent, or its engine is gone), the longest-running live engine."""
         registry = self.coordinator.registry
+        await self._sync()
         run: Run | None = None
         if task.agent_id:
             with contextlib.suppress(NotFound):

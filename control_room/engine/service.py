@@ -267,6 +267,10 @@ class Coordinator(FrontDoor):
         """The engines registered as running in the registry (control rooms sharing it)."""
         return await self.registry.engines()
 
+    async def registry_time(self) -> float:
+        """The clock engines' heartbeats are stamped with (the database server's on PostgreSQL)."""
+        return await self.registry.registry_time()
+
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
 

@@ -1,8 +1,11 @@
 """The registry's operations for control rooms sharing it: engines (registered at start,
 heartbeat, stopped, found gone) and operator tokens (stored hashed, like agent tokens).
 
-The SQL is portable (plain INSERT/UPDATE/SELECT with `?` placeholders) so every backend runs
-the same statements.
+The SQL is portable (plain INSERT/UPDATE/SELECT) so every backend runs the same statements.
+An engine's times (started, heartbeat, stopped) are the registry's clock, `:now` in the SQL
+(`clocked`): on PostgreSQL the database server's, so control rooms on hosts whose clocks
+disagree still agree on which engine has been silent for how long; on SQLite (one machine)
+this machine's, the writer's time of the transaction.
 """
 
 from __future__ import annotations
@@ -11,22 +14,37 @@ import sqlite3
 from typing import Any
 
 from control_room.domain.engines import EngineInfo
+from control_room.store.spelling import Sql
 from control_room.store.tx import Tx
 
 ACTOR = "engine"
 
-INSERT_ENGINE = """
+SERVER_NOW = "extract(epoch from clock_timestamp())::double precision"
+
+
+def clocked(query: str) -> Sql:
+    """`query` with `:now` as the registry's clock: the transaction's time on SQLite (bound
+    as the parameter `now`), the database server's clock on PostgreSQL."""
+    return Sql(query, query.replace(":now", SERVER_NOW))
+
+
+CLOCK = clocked("SELECT :now")
+INSERT_ENGINE = clocked("""
     INSERT INTO engines (engine_id, host, pid, data_dir, url, started_at, seen_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
-"""
-HEARTBEAT = "UPDATE engines SET seen_at = ? WHERE engine_id = ? AND stopped_at IS NULL"
-STOPPED = """
-    UPDATE engines SET stopped_at = ?, seen_at = ? WHERE engine_id = ? AND stopped_at IS NULL
-"""
-GONE = """
-    UPDATE engines SET stopped_at = ?
-    WHERE engine_id = ? AND stopped_at IS NULL AND seen_at < ?
-"""
+    VALUES (:id, :host, :pid, :data_dir, :url, :now, :now) RETURNING started_at
+""")
+HEARTBEAT = clocked("""
+    UPDATE engines SET seen_at = :now WHERE engine_id = :id AND stopped_at IS NULL
+    RETURNING seen_at
+""")
+STOPPED = clocked("""
+    UPDATE engines SET stopped_at = :now, seen_at = :now
+    WHERE engine_id = :id AND stopped_at IS NULL
+""")
+GONE = clocked("""
+    UPDATE engines SET stopped_at = :now
+    WHERE engine_id = :id AND stopped_at IS NULL AND seen_at < :before
+""")
 ENGINE_COLUMNS = "engine_id, host, pid, data_dir, url, started_at, seen_at, stopped_at"
 GET_ENGINE = f"SELECT {ENGINE_COLUMNS} FROM engines WHERE engine_id = ?"
 LIVE_ENGINES = f"""
@@ -60,26 +78,30 @@ def register_engine(
 ) -> EngineInfo:
     """A new engine starts (no event: starts and clean stops are the engines table's; only an
     engine found gone is history, `engine_gone`)."""
-    tx.conn.execute(INSERT_ENGINE, (engine_id, host, pid, data_dir, url, tx.now, tx.now))
-    return EngineInfo(engine_id, host, pid, data_dir, url, tx.now, tx.now)
+    values = {"id": engine_id, "host": host, "pid": pid, "data_dir": data_dir, "url": url}
+    (started,) = tx.conn.execute(INSERT_ENGINE, {**values, "now": tx.now}).fetchone()
+    return EngineInfo(engine_id, host, pid, data_dir, url, float(started), float(started))
 
 
-def heartbeat(tx: Tx, engine_id: str) -> bool:
-    """The engine is alive; False when it is no longer registered as running (it stopped, or
-    another engine found it gone and settled its runs)."""
-    return bool(tx.conn.execute(HEARTBEAT, (tx.now, engine_id)).rowcount == 1)
+def heartbeat(tx: Tx, engine_id: str) -> float | None:
+    """The engine is alive: the registry's time of this beat; None when it is no longer
+    registered as running (it stopped, or another engine found it gone and settled its runs)."""
+    row = tx.conn.execute(HEARTBEAT, {"id": engine_id, "now": tx.now}).fetchone()
+    return float(row[0]) if row is not None else None
 
 
 def stopped(tx: Tx, engine_id: str) -> None:
     """The engine stopped cleanly (its agents were settled before)."""
-    tx.conn.execute(STOPPED, (tx.now, tx.now, engine_id))
+    tx.conn.execute(STOPPED, {"id": engine_id, "now": tx.now})
 
 
 def found_gone(tx: Tx, engine_id: str, seen_before: float, why: str, by: str) -> bool:
-    """Mark an engine gone if it still has not heartbeat since `seen_before` (checked again in
-    this transaction); True when this call marked it. The event `engine_gone` is logged when
-    it left live runs (an engine that ended with nothing running is not news)."""
-    if tx.conn.execute(GONE, (tx.now, engine_id, seen_before)).rowcount != 1:
+    """Mark an engine gone if it still has not heartbeat since `seen_before` (the registry's
+    time, checked again in this transaction); True when this call marked it. The event
+    `engine_gone` is logged when it left live runs (an engine that ended with nothing running
+    is not news)."""
+    marked = {"id": engine_id, "before": seen_before, "now": tx.now}
+    if tx.conn.execute(GONE, marked).rowcount != 1:
         return False
     if tx.conn.execute(RUNS_OF_ENGINE, (engine_id,)).fetchone() is None:
         return True

@@ -4,7 +4,7 @@ SqliteRegistry (mixed in), kept apart so the registry's main module stays small.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from control_room.domain.engines import EngineInfo
@@ -14,11 +14,21 @@ T = TypeVar("T")
 
 
 class EngineStore:
-    """Mixed into SqliteRegistry, which provides `_fetch`; the writes are engine_ops' operations,
-    run through `registry.write`."""
+    """Mixed into SqliteRegistry, which provides `_fetch` and `_clock`; the writes are
+    engine_ops' operations, run through `registry.write`."""
 
-    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    _clock: Callable[[], float]
+
+    async def _fetch(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         raise NotImplementedError
+
+    async def registry_time(self) -> float:
+        """The registry's clock, which engines' heartbeats are stamped with and judged by: the
+        database server's on PostgreSQL, this process's clock on SQLite."""
+        (row,) = await self._fetch(engine_ops.CLOCK, {"now": self._clock()})
+        return float(row[0])
 
     async def get_engine(self, engine_id: str) -> EngineInfo | None:
         found = await self._fetch(engine_ops.GET_ENGINE, (engine_id,))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,12 +154,14 @@ class PostgresRegistry(SqliteRegistry):
         result: T = await self._writer.submit(op)
         return result
 
-    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[Row]:  # type: ignore[override]
+    async def _fetch(  # type: ignore[override]
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[Row]:
         if self._pool is None or self._closer is not None:
             raise StoreError("the registry is closed")
         return await asyncio.to_thread(self._read, query, params)
 
-    def _read(self, query: str, params: Sequence[Any]) -> list[Row]:
+    def _read(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Row]:
         assert self._pool is not None
         try:
             with self._pool.connection() as conn:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -240,7 +240,9 @@ class SqliteRegistry(
 
     # -- reads -----------------------------------------------------------------------------
 
-    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _fetch(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         if self._reader is None or self._closer is not None:
             raise StoreError("the registry is closed")
         try:

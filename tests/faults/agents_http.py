@@ -89,7 +89,7 @@ class OutsideAgent(threading.Thread):
                 answer = self.http.request(method, path, json=body, headers=headers)
             except httpx2.TransportError:
                 self.ledger.lost()
-                self.stop.wait(self.random.uniform(0.05, 0.25))
+                self.unanswered()
                 continue
             self.ledger.answered(answer.status_code)
             try:
@@ -97,6 +97,10 @@ class OutsideAgent(threading.Thread):
             except ValueError:
                 return answer.status_code, None
         return None
+
+    def unanswered(self) -> None:
+        """No answer came: wait a little before sending the same request again."""
+        self.stop.wait(self.random.uniform(0.05, 0.25))
 
     def _register(self) -> bool:
         body = {"name": f"outside-{self.index}", "capabilities": ["outside"]}
