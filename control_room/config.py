@@ -59,6 +59,10 @@ keep_alive_seconds = 75
 # registration_secret = "change-me"
 # An MCP session with no request for this long is closed (its client opens a new one).
 mcp_idle_seconds = 600
+# Other names agents may reach this server by (the Host header; requests naming anything else
+# are refused, against DNS rebinding), e.g. ["ctl.example.com", "10.0.0.5:3003"]. Listening on
+# 0.0.0.0 with --allow-remote already accepts this machine's host name and addresses.
+hosts = []
 
 [screen]
 theme = "control-room-dark"
@@ -240,6 +244,7 @@ class Settings:
     keep_alive_seconds: int = 75
     registration_secret: str | None = None
     mcp_idle_seconds: float = 600.0
+    server_hosts: tuple[str, ...] = ()
     theme: str = "control-room-dark"
     keys: tuple[tuple[str, str], ...] = ()  # binding id -> key(s), for the screen
     finished_rows: int = 200  # finished tasks the screen shows after the open ones
@@ -287,6 +292,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("server", "keep_alive_seconds"): ("keep_alive_seconds", int),
     ("server", "registration_secret"): ("registration_secret", str),
     ("server", "mcp_idle_seconds"): ("mcp_idle_seconds", (int, float)),
+    ("server", "hosts"): ("server_hosts", list),
     ("screen", "theme"): ("theme", str),
     ("screen", "keys"): ("keys", dict),
     ("screen", "finished_rows"): ("finished_rows", int),

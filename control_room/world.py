@@ -86,6 +86,7 @@ async def open_world(
                     port=bound_port,
                     delivery=engine.delivery,
                     mcp_idle_seconds=settings.mcp_idle_seconds,
+                    extra_hosts=settings.server_hosts,
                 )
                 server = signals.server_for(
                     app, quiet=quiet, keep_alive_seconds=settings.keep_alive_seconds

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -38,14 +39,17 @@ class Running:
 
 @asynccontextmanager
 async def running_server(
-    folder: Path, lease_seconds: float = 300, home: Home | None = None
+    folder: Path, lease_seconds: float = 300, home: Home | None = None, **app_options: Any
 ) -> AsyncIterator[Running]:
+    """`app_options` go to create_app (e.g. the address it believes it listens on)."""
     home = home or Home(folder / "data")
     await init_home(home)
     token = home.operator_token.read_text().strip()
     async with open_coordinator(home, Settings(lease_seconds=lease_seconds)) as coordinator:
         port = free_port()
-        app = create_app(coordinator, operator_token=token, registration_secret=SECRET, port=port)
+        app = create_app(
+            coordinator, operator_token=token, registration_secret=SECRET, port=port, **app_options
+        )
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
             timeout_graceful_shutdown=5,  # as `serve` does: an open stream cannot hold it up

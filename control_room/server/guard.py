@@ -10,6 +10,7 @@ check holds wherever the app is served by another HTTP implementation.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,8 +108,33 @@ class Guard:
 
 
 def served_hosts(host: str, port: int, extra: Iterable[str] = ()) -> list[str]:
-    """Host header values that name this server."""
-    names = (
-        {host, "127.0.0.1", "localhost", "[::1]"} if host in ("127.0.0.1", "localhost") else {host}
-    )
-    return [f"{name}:{port}" for name in names] + list(extra)
+    """Host header values that name this server: its address (loopback: every loopback name;
+    a wildcard address: this machine's names and addresses), and the `extra` names ([server]
+    hosts), each with and without the port."""
+    if host in ("127.0.0.1", "localhost"):
+        names = {host, "127.0.0.1", "localhost", "[::1]"}
+    elif host in WILDCARDS:
+        names = {"127.0.0.1", "localhost", "[::1]", *machine_names()}
+    else:
+        names = {host}
+    found = [f"{name}:{port}" for name in sorted(names)]
+    for name in extra:
+        name = name.strip().lower()
+        found += [name] if ":" in name.lstrip("[").split("]")[-1] else [name, f"{name}:{port}"]
+    return found
+
+
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def machine_names() -> set[str]:
+    """This machine's host names and the addresses they resolve to (IPv6 in brackets)."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            for *_, address in socket.getaddrinfo(name, None):
+                ip = str(address[0])
+                names.add(f"[{ip}]" if ":" in ip else ip)
+        except OSError:
+            continue
+    return {n.lower() for n in names if n}
