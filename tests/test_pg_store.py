@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx2
@@ -360,5 +361,27 @@ async def test_each_batch_waits_for_the_write_lock_and_commits_durably(pg_url: s
             assert not write.done() and await registry.list_tasks() == []
             holder.commit()  # lets go of the lock
             assert (await asyncio.wait_for(write, 30)).title == "waits"
+    finally:
+        await registry.close()
+
+
+async def test_writes_take_their_time_from_the_database_server(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Control rooms on hosts whose clocks differ agree on leases: a write's time (the lease's
+    end, the event's time) is the server's, whatever this host's clock says."""
+    registry = await open_registry(pg_url)
+    try:
+        c = Coordinator(registry, lease_seconds=300)
+        task = await c.add_task({"title": "leased"})
+        agent, _ = await c.register_agent("far", ["*"])
+        ahead = time.time() + 3600  # this host's clock, an hour ahead, as the writer sees it
+        monkeypatch.setattr(registry._writer, "_clock", lambda: ahead)
+        claim = await c.claim(agent.id, task.id)
+        with psycopg.connect(pg_url) as conn:
+            (server_now,) = conn.execute("SELECT extract(epoch from now())::float8").fetchone()
+        assert abs(claim.lease.expires_at - (server_now + 300)) < 60, "the server's clock"
+        claimed = [e for e in await c.events() if e.kind == "claimed"]
+        assert abs(claimed[-1].at - server_now) < 60
     finally:
         await registry.close()

@@ -52,8 +52,14 @@ class PgSession:
 
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
 
-    def __init__(self, url: str, conn: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self, url: str, conn: psycopg.Connection[Any], *, server_clock: bool = True
+    ) -> None:
+        """`server_clock`: every write takes its time (leases, events) from the database
+        server, so control rooms on hosts whose clocks differ agree on when a lease runs out;
+        False: from the writer's own clock (tests with a clock of their own)."""
         self._url = url
+        self.server_clock = server_clock
         self.conn = PgConn(conn)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-pg-writer")
 
@@ -72,9 +78,13 @@ class PgSession:
             return StoreError(f"{error}; nothing was changed")
         return None
 
-    def begin(self, conn: Any) -> None:
+    def begin(self, conn: Any) -> float | None:
         conn.execute("BEGIN")
         conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        if not self.server_clock:
+            return None
+        (now,) = conn.execute("SELECT extract(epoch from clock_timestamp())::float8").fetchone()
+        return float(now)
 
     def error(self, error: Exception) -> StoreError:
         return StoreError(f"registry {redact(self._url)}: {reason(error)}; nothing was changed")

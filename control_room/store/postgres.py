@@ -55,12 +55,15 @@ class PostgresRegistry(SqliteRegistry):
         self,
         url: str,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         max_batch: int = 512,
         create: bool = True,
         readers: int = 4,
     ) -> None:
-        super().__init__(NO_FILE, clock=clock, max_batch=max_batch, create=create)
+        """`clock`: the time of every write; by default the database server's (see PgSession),
+        so the hosts sharing the registry agree on leases whatever their own clocks say."""
+        super().__init__(NO_FILE, clock=clock or time.time, max_batch=max_batch, create=create)
+        self._server_clock = clock is None
         self.url = url
         self.label = redact(url)
         self._readers = readers
@@ -80,7 +83,7 @@ class PostgresRegistry(SqliteRegistry):
 
     async def _open(self) -> None:
         conn = await asyncio.to_thread(connect, self.url)
-        self._session = PgSession(self.url, conn)
+        self._session = PgSession(self.url, conn, server_clock=self._server_clock)
         try:
             await self._session.run(lambda c: self._migrate(c.raw))
         except psycopg.Error as error:

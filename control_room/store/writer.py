@@ -139,7 +139,7 @@ class Session(Protocol):
 
     async def run(self, fn: Callable[[Any], T]) -> T: ...
     def guard(self, conn: Any) -> StoreError | None: ...
-    def begin(self, conn: Any) -> None: ...
+    def begin(self, conn: Any) -> float | None: ...  # the transaction's time, if it has one
     def error(self, error: Exception) -> StoreError: ...
     def fatal(self, error: Exception, conn: Any) -> bool: ...
 
@@ -161,8 +161,9 @@ class SqliteSession:
     def guard(self, conn: Any) -> StoreError | None:
         return self._files.check(conn)
 
-    def begin(self, conn: Any) -> None:
+    def begin(self, conn: Any) -> float | None:
         conn.execute("BEGIN IMMEDIATE")
+        return None  # one machine: the writer's clock
 
     def error(self, error: Exception) -> StoreError:
         assert isinstance(error, sqlite3.Error)
@@ -256,8 +257,8 @@ class Writer:
         if gone is not None:
             return [gone] * len(batch)
         try:
-            self._session.begin(conn)
-            now = self._clock()
+            now = self._session.begin(conn)
+            now = self._clock() if now is None else now
             outcomes = None if self._savepoints else self._run_all(conn, batch, now)
             if outcomes is None:
                 outcomes = [self._run_one(conn, op, now) for op in batch]
