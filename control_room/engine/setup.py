@@ -111,6 +111,8 @@ async def open_coordinator(
     settings = settings or load_settings(home.config)
     where = registry_location(home, settings)
     if not is_postgres_url(where) and not _exists(where):
+        if where != home.root / "registry.db":  # named by --registry, the environment, config
+            raise StoreError(f"no registry at {where}: name an existing one, or run init")
         raise StoreError(
             f"no registry at {home.root}: run `control-room init` first (or pass --data-dir)"
         )
