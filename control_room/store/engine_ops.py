@@ -16,8 +16,8 @@ from control_room.store.tx import Tx
 ACTOR = "engine"
 
 INSERT_ENGINE = """
-    INSERT INTO engines (engine_id, host, pid, data_dir, url, started_at, seen_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO engines (engine_id, host, pid, data_dir, url, started_at, seen_at, machine)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 HEARTBEAT = "UPDATE engines SET seen_at = ? WHERE engine_id = ? AND stopped_at IS NULL"
 STOPPED = """
@@ -27,7 +27,7 @@ GONE = """
     UPDATE engines SET stopped_at = ?
     WHERE engine_id = ? AND stopped_at IS NULL AND seen_at < ?
 """
-ENGINE_COLUMNS = "engine_id, host, pid, data_dir, url, started_at, seen_at, stopped_at"
+ENGINE_COLUMNS = "engine_id, host, pid, data_dir, url, started_at, seen_at, stopped_at, machine"
 GET_ENGINE = f"SELECT {ENGINE_COLUMNS} FROM engines WHERE engine_id = ?"
 LIVE_ENGINES = f"""
     SELECT {ENGINE_COLUMNS} FROM engines WHERE stopped_at IS NULL ORDER BY started_at
@@ -56,12 +56,13 @@ def engine(row: sqlite3.Row | tuple[Any, ...]) -> EngineInfo:
 
 
 def register_engine(
-    tx: Tx, engine_id: str, host: str, pid: int, data_dir: str, url: str
+    tx: Tx, engine_id: str, host: str, pid: int, data_dir: str, url: str, machine: str = ""
 ) -> EngineInfo:
     """A new engine starts (no event: starts and clean stops are the engines table's; only an
     engine found gone is history, `engine_gone`)."""
-    tx.conn.execute(INSERT_ENGINE, (engine_id, host, pid, data_dir, url, tx.now, tx.now))
-    return EngineInfo(engine_id, host, pid, data_dir, url, tx.now, tx.now)
+    row = (engine_id, host, pid, data_dir, url, tx.now, tx.now, machine)
+    tx.conn.execute(INSERT_ENGINE, row)
+    return EngineInfo(engine_id, host, pid, data_dir, url, tx.now, tx.now, None, machine)
 
 
 def heartbeat(tx: Tx, engine_id: str) -> bool:
