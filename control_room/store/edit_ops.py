@@ -1,8 +1,8 @@
 """An operator's edit of a task, as one operation inside the writer's transaction.
 
-Refused while an agent holds the task or its checks run, and once it is COMPLETED. New
-dependencies must name existing tasks and must not close a cycle (the same check `task add`
-uses); a task whose dependencies are not all COMPLETED after the edit goes PENDING, and a
+Refused while an agent holds the task or its checks run, or is starting on it (spawned, its
+prompt written, not claimed yet), and once it is COMPLETED. New dependencies must name
+existing tasks and must not close a cycle (the same check `task add` uses); a task whose dependencies are not all COMPLETED after the edit goes PENDING, and a
 PENDING one whose dependencies are now all done becomes AVAILABLE (the domain's transition
 table, Action.EDIT, says which moves are legal). The edit is logged as one `edited` event whose
 data lists each changed field, from and to.
@@ -19,6 +19,7 @@ from control_room.domain.edits import differences
 from control_room.domain.specs import find_cycle
 from control_room.domain.status import require
 from control_room.store import sql
+from control_room.store.engine_ops import LIVE_RUN_OF_TASK
 from control_room.store.tx import Tx
 
 HELD_BY_WORK = (Status.CLAIMED, Status.IN_PROGRESS, Status.VALIDATING)
@@ -45,6 +46,12 @@ def edit_task(tx: Tx, task_id: str, changes: Mapping[str, Any], actor: str) -> T
             "edit it once it is released, handed back or finished"
         )
     require(Action.EDIT, task_id, before.status)
+    starting = tx.conn.execute(LIVE_RUN_OF_TASK, (task_id,)).fetchone()
+    if starting is not None:  # spawned, its prompt written with the task as it is, not claimed
+        raise Conflict(
+            f"cannot edit {task_id}: agent {starting[0]} is starting on it; edit it once the "
+            "agent has released it or its run has ended"
+        )
     changed = differences(before, changes)
     if not changed:
         return before
