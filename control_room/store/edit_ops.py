@@ -2,9 +2,10 @@
 
 Refused while an agent holds the task or its checks run, or is starting on it (spawned, its
 prompt written, not claimed yet), and once it is COMPLETED. New dependencies must name
-existing tasks and must not close a cycle (the same check `task add` uses); a task whose dependencies are not all COMPLETED after the edit goes PENDING, and a
-PENDING one whose dependencies are now all done becomes AVAILABLE (the domain's transition
-table, Action.EDIT, says which moves are legal). The edit is logged as one `edited` event whose
+existing tasks and must not close a cycle (the same check `task add` uses); a task whose
+dependencies are not all COMPLETED after the edit goes PENDING, and a PENDING one whose
+dependencies are now all done becomes AVAILABLE (the domain's transition table, Action.EDIT,
+says which moves are legal). The edit is logged as one `edited` event whose
 data lists each changed field, from and to.
 """
 
