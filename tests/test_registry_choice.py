@@ -78,3 +78,12 @@ def test_a_url_of_an_unknown_kind_is_refused(home: Path, tmp_path: Path, url: st
     refused(result, url.split("://")[0], "postgresql://")
     joining = run_cli("init", "--registry", url, data_dir=tmp_path / "joiner")
     refused(joining, url.split("://")[0])
+
+
+def test_init_with_a_password_in_the_url_says_where_it_went(pg_url: str, tmp_path: Path) -> None:
+    assert ":test-password@" in pg_url
+    result = run_cli("init", "--registry", pg_url, data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "test-password" not in result.stdout + result.stderr
+    assert "password" in result.stderr and "PGPASSWORD" in result.stderr, result.stderr
+    assert "control-room.toml" in result.stderr
