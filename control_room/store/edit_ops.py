@@ -5,8 +5,9 @@ prompt written, not claimed yet), and once it is COMPLETED. New dependencies mus
 existing tasks and must not close a cycle (the same check `task add` uses); a task whose
 dependencies are not all COMPLETED after the edit goes PENDING, and a PENDING one whose
 dependencies are now all done becomes AVAILABLE (the domain's transition table, Action.EDIT,
-says which moves are legal). The edit is logged as one `edited` event whose
-data lists each changed field, from and to.
+says which moves are legal). A task still to run keeps an attempt: its max_attempts stays
+above the attempts already failed. The edit is logged as one `edited` event whose data lists
+each changed field, from and to.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from control_room.store.tx import Tx
 
 HELD_BY_WORK = (Status.CLAIMED, Status.IN_PROGRESS, Status.VALIDATING)
 OPEN = (Status.PENDING, Status.AVAILABLE, Status.AWAITING_APPROVAL)
+MAY_RUN = (*OPEN, Status.BLOCKED)  # still to be claimed again, on the attempts it has left
 
 UPDATE_FIELDS = """
     UPDATE tasks SET title = :title, description = :description, priority = :priority,
@@ -56,6 +58,13 @@ def edit_task(tx: Tx, task_id: str, changes: Mapping[str, Any], actor: str) -> T
     changed = differences(before, changes)
     if not changed:
         return before
+    limit = changes.get("max_attempts")
+    if limit is not None and before.status in MAY_RUN and limit <= before.attempts:
+        raise InvalidInput(
+            "max_attempts",
+            f"{limit} leaves no attempt: {before.attempts} already failed (give at least "
+            f"{before.attempts + 1}, or cancel the task)",
+        )
     status = before.status
     if "depends_on" in changed:
         deps: tuple[str, ...] = changes["depends_on"]
