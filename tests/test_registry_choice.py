@@ -87,3 +87,14 @@ def test_init_with_a_password_in_the_url_says_where_it_went(pg_url: str, tmp_pat
     assert "test-password" not in result.stdout + result.stderr
     assert "password" in result.stderr and "PGPASSWORD" in result.stderr, result.stderr
     assert "control-room.toml" in result.stderr
+
+
+def test_init_naming_another_registry_for_an_initialised_directory_is_refused(
+    home: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.db"
+    result = run_cli("init", "--registry", str(other), data_dir=home)
+    refused(result, str(home / "registry.db"), str(other), "[registry] url")
+    assert not other.exists(), "no second registry made beside the one the config names"
+    again = run_cli("init", "--registry", str(home / "registry.db"), data_dir=home)
+    assert again.returncode == 0 and "already initialised" in again.stdout, again.stderr
