@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from control_room.domain import InvalidInput
+from control_room.domain import InvalidInput, StoreError
 from control_room.domain.permissions import PERMISSION_MODES, ClaudeSettings
 from control_room.domain.routing import RoutingRules
-from control_room.domain.urls import is_postgres_url
+from control_room.domain.urls import is_postgres_url, unknown_kind
 from control_room.routing_config import routing_rules
 from control_room.ui_names import KEY_IDS, theme_names
 
@@ -228,6 +228,8 @@ def with_registry(home: Home, settings: Settings, given: str | None = None) -> H
 def _normalised(url: str, base: Path) -> str:
     if is_postgres_url(url):
         return url
+    if refusal := unknown_kind(url):
+        raise StoreError(refusal)
     path = Path(url.removeprefix("sqlite://")).expanduser()
     return str(path if path.is_absolute() else (base / path).absolute())
 

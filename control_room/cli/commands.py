@@ -181,6 +181,12 @@ async def init(home: Home) -> int:
         )
     elif is_postgres_url(where):
         print(f"  registry {redact(str(where))}")
+    if home.config in created and redact(str(where)) != str(where):
+        print(
+            f"control-room: warning: the registry URL's password is now in {home.config} (0600);"
+            " libpq reads PGPASSWORD or ~/.pgpass instead: you may take it out of the URL there",
+            file=sys.stderr,
+        )
     print("Next: control-room task add --title 'My first task'")
     return 0
 

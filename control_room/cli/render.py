@@ -84,7 +84,7 @@ def task_details(task: Task, events: Sequence[Event], now: float, note: str = ""
 
     def field(name: str, value: str) -> None:
         if value:
-            lines.append(f"  {name:<12}{value}")
+            lines.append(f"  {name:<13}{value}")
 
     field("status", f"{t.status}" + (f": {t.reason}" if t.reason else ""))
     field("waiting", note)

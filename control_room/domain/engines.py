@@ -25,6 +25,8 @@ class EngineInfo:
     started_at: float
     seen_at: float  # its last heartbeat
     stopped_at: float | None = None  # it stopped cleanly, or another engine found it gone
+    # where its pids mean something: this boot of its machine and its PID namespace ("" unknown)
+    machine: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

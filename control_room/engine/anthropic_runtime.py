@@ -19,6 +19,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
+from control_room.domain import ControlRoomError
 from control_room.engine.runtimes import AGENT_TOOLS, MCP_SERVER, PLAN_TOOL, Launch
 
 # Dollars per million tokens (input, output). Cache writes cost 1.25x input, cache reads 0.1x.
@@ -99,10 +100,22 @@ class AnthropicRuntime:
         self.max_tokens = max_tokens
 
     async def start(self, launch: Launch) -> InProcess:
+        await self.check_credentials()
         launch.run_dir.mkdir(parents=True, exist_ok=True)
         (launch.run_dir / "prompt.md").write_text(launch.prompt, encoding="utf-8")
         loop = asyncio.create_task(self.run(launch), name=f"anthropic agent {launch.task_id}")
         return InProcess(loop, launch)
+
+    async def check_credentials(self) -> None:
+        """Refuse to start (a start failure: no attempt counted) where the SDK finds no way to
+        authenticate; each attempt would fail at its first request, burning the task's tries."""
+        async with AsyncAnthropic(base_url=self.base_url) as client:
+            if client.api_key or client.auth_token or client.credentials is not None:
+                return
+        raise ControlRoomError(
+            "no Anthropic credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) in the "
+            "environment Control Room runs in"
+        )
 
     async def run(self, launch: Launch) -> int:
         """The whole attempt, reported line by line in run_dir/report.log; the exit code."""

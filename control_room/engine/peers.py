@@ -3,9 +3,10 @@
 At start the engine registers in the registry (`engines`: host, pid, data directory) and from
 then on heartbeats every few seconds (engine-heartbeat loop); a clean stop marks it stopped.
 An engine that stopped, that has been silent for longer than `gone_seconds`, or whose process
-is gone on this very host, is gone: the heartbeat loop marks it so (event `engine_gone`) and
-wakes the reconciler, which settles its runs as it settles its own dead ones. The runs of a
-live other engine are never touched.
+is gone on this very host (the same machine and PID namespace: a host name alone may be
+shared by several machines or containers), is gone: the heartbeat loop marks it so (event
+`engine_gone`) and wakes the reconciler, which settles its runs as it settles its own dead
+ones. The runs of a live other engine are never touched.
 
 Silence is measured on the registry's clock (the database server's on PostgreSQL: the heartbeats
 are stamped with it, store/engine_ops.py), so hosts whose clocks disagree do not see each other
@@ -42,6 +43,17 @@ def new_engine_id() -> str:
     return "E-" + secrets.token_hex(4)
 
 
+def machine_identity() -> str:
+    """Where a pid names the same process: this boot of this machine and this PID namespace
+    ("" where Linux's /proc does not say). Two machines or containers may share a host name."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return f"{boot}/{namespace}"
+
+
 class Peers:
     def __init__(
         self,
@@ -51,6 +63,7 @@ class Peers:
         *,
         gone_seconds: float,
         host: str | None = None,
+        machine: str | None = None,
         clock: Callable[[], float] = time.time,
         on_others_gone: Callable[[], None] = lambda: None,
         on_lost: Callable[[], Awaitable[None]] | None = None,
@@ -60,6 +73,7 @@ class Peers:
         self.url = url
         self.gone_seconds = gone_seconds
         self.host = host or socket.gethostname()
+        self.machine = machine_identity() if machine is None else machine
         self.clock = clock
         self.on_others_gone = on_others_gone  # wakes the reconciler
         self.on_lost = on_lost  # this engine was found gone: stop what it still watches
@@ -76,6 +90,7 @@ class Peers:
             os.getpid(),
             self.data_dir,
             self.url,
+            self.machine,
         )
         self.engine_id = self.coordinator.engine_id = engine.id
         self._seen(engine.started_at)
@@ -107,7 +122,7 @@ class Peers:
             return "stopped"
         if silent(engine, self.now(), self.gone_seconds):
             return f"silent for more than {self.gone_seconds:g} s"
-        if engine.host == self.host and not processes.alive(engine.pid):
+        if self.here(engine) and not processes.alive(engine.pid):
             return f"its process {engine.pid} on {engine.host} has ended"
         return None
 
@@ -194,10 +209,18 @@ class Peers:
     def on_this_host(self, run: Run) -> bool:
         """Whether the run's process ran on this machine (so its pid means something here)."""
         engine = self.owner(run)
-        return engine is None or engine.host == self.host
+        return engine is None or self.here(engine)
 
     def same_home(self, run: Run) -> bool:
         """Whether the run was started from this engine's own data directory on this host (an
         earlier engine of this control room: its agents may be adopted, its worktree is here)."""
         engine = self.owner(run)
-        return engine is None or (engine.host == self.host and engine.data_dir == self.data_dir)
+        return engine is None or (self.here(engine) and engine.data_dir == self.data_dir)
+
+    def here(self, engine: EngineInfo) -> bool:
+        """Whether `engine`'s pids name processes here: its host name is this one's, and so is
+        its machine and PID namespace where both are known (an engine on another machine, or
+        in another container, with the same host name is not here)."""
+        if engine.host != self.host:
+            return False
+        return not (engine.machine and self.machine) or engine.machine == self.machine

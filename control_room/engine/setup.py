@@ -23,6 +23,7 @@ from control_room.domain.urls import is_postgres_url
 from control_room.engine import tokens
 from control_room.engine.service import Coordinator
 from control_room.store import Registry, engine_ops, open_registry
+from control_room.store.choose import describe
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,14 @@ async def init_home(home: Home, registry: str | None = None) -> list[Path]:
     shared with other data directories), the new config names it, and an existing one is
     joined: kept as it is, this data directory's operator token added."""
     created: list[Path] = []
+    if registry and home.config.exists():  # already initialised: its config says where
+        settings = load_settings(home.config)
+        current = registry_location(Home(home.root), settings)
+        if str(current) != str(registry_location(Home(home.root, registry), settings)):
+            raise StoreError(
+                f"{home.root} is initialised with the registry {describe(current)}: to use "
+                f"{describe(registry)}, set [registry] url in {home.config} (nothing was changed)"
+            )
     home.root.mkdir(parents=True, exist_ok=True)
     for folder in (home.runs, home.worktrees):
         folder.mkdir(exist_ok=True)
@@ -111,6 +120,8 @@ async def open_coordinator(
     settings = settings or load_settings(home.config)
     where = registry_location(home, settings)
     if not is_postgres_url(where) and not _exists(where):
+        if where != home.root / "registry.db":  # named by --registry, the environment, config
+            raise StoreError(f"no registry at {where}: name an existing one, or run init")
         raise StoreError(
             f"no registry at {home.root}: run `control-room init` first (or pass --data-dir)"
         )

@@ -1,6 +1,6 @@
 """Checks of a registry file at open: an existing empty file is never taken for a new registry
-(only `control-room init` creates one), and a corrupt file is refused before anything serves
-or writes on it.
+(only `control-room init` creates one), another program's SQLite database never gets the
+registry's tables, and a corrupt file is refused before anything serves or writes on it.
 
 The check is SQLite's `PRAGMA quick_check` (every page and b-tree, not index contents),
 stopped after a time limit so that a very large registry still starts: measured on this
@@ -35,6 +35,21 @@ def refuse_empty(path: Path) -> None:
             f"the registry {path} is empty (0 bytes), so its tasks are gone or were never "
             "written; refusing to treat it as a new registry (restore it from a backup, or "
             "move it away and run `control-room init` to start afresh)"
+        )
+
+
+def refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """A SQLite database without Control Room's schema that holds tables is another program's:
+    the registry's tables are never added to it."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+        return  # a registry (its schema version counts its migrations)
+    (tables,) = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchone()
+    if tables:
+        raise StoreError(
+            f"registry {path}: the file is not a Control Room registry (it holds another "
+            "program's tables); nothing was changed"
         )
 
 

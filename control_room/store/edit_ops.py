@@ -1,11 +1,13 @@
 """An operator's edit of a task, as one operation inside the writer's transaction.
 
-Refused while an agent holds the task or its checks run, and once it is COMPLETED. New
-dependencies must name existing tasks and must not close a cycle (the same check `task add`
-uses); a task whose dependencies are not all COMPLETED after the edit goes PENDING, and a
-PENDING one whose dependencies are now all done becomes AVAILABLE (the domain's transition
-table, Action.EDIT, says which moves are legal). The edit is logged as one `edited` event whose
-data lists each changed field, from and to.
+Refused while an agent holds the task or its checks run, or is starting on it (spawned, its
+prompt written, not claimed yet), and once it is COMPLETED. New dependencies must name
+existing tasks and must not close a cycle (the same check `task add` uses); a task whose
+dependencies are not all COMPLETED after the edit goes PENDING, and a PENDING one whose
+dependencies are now all done becomes AVAILABLE (the domain's transition table, Action.EDIT,
+says which moves are legal). A task still to run keeps an attempt: its max_attempts stays
+above the attempts already failed. The edit is logged as one `edited` event whose data lists
+each changed field, from and to.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from control_room.domain.edits import differences
 from control_room.domain.specs import find_cycle
 from control_room.domain.status import require
 from control_room.store import sql
+from control_room.store.engine_ops import LIVE_RUN_OF_TASK
 from control_room.store.tx import Tx
 
 HELD_BY_WORK = (Status.CLAIMED, Status.IN_PROGRESS, Status.VALIDATING)
 OPEN = (Status.PENDING, Status.AVAILABLE, Status.AWAITING_APPROVAL)
+MAY_RUN = (*OPEN, Status.BLOCKED)  # still to be claimed again, on the attempts it has left
 
 UPDATE_FIELDS = """
     UPDATE tasks SET title = :title, description = :description, priority = :priority,
@@ -45,9 +49,22 @@ def edit_task(tx: Tx, task_id: str, changes: Mapping[str, Any], actor: str) -> T
             "edit it once it is released, handed back or finished"
         )
     require(Action.EDIT, task_id, before.status)
+    starting = tx.conn.execute(LIVE_RUN_OF_TASK, (task_id,)).fetchone()
+    if starting is not None:  # spawned, its prompt written with the task as it is, not claimed
+        raise Conflict(
+            f"cannot edit {task_id}: agent {starting[0]} is starting on it; edit it once the "
+            "agent has released it or its run has ended"
+        )
     changed = differences(before, changes)
     if not changed:
         return before
+    limit = changes.get("max_attempts")
+    if limit is not None and before.status in MAY_RUN and limit <= before.attempts:
+        raise InvalidInput(
+            "max_attempts",
+            f"{limit} leaves no attempt: {before.attempts} already failed (give at least "
+            f"{before.attempts + 1}, or cancel the task)",
+        )
     status = before.status
     if "depends_on" in changed:
         deps: tuple[str, ...] = changes["depends_on"]

@@ -30,8 +30,8 @@ def clocked(query: str) -> Sql:
 
 CLOCK = clocked("SELECT :now")
 INSERT_ENGINE = clocked("""
-    INSERT INTO engines (engine_id, host, pid, data_dir, url, started_at, seen_at)
-    VALUES (:id, :host, :pid, :data_dir, :url, :now, :now) RETURNING started_at
+    INSERT INTO engines (engine_id, host, pid, data_dir, url, started_at, seen_at, machine)
+    VALUES (:id, :host, :pid, :data_dir, :url, :now, :now, :machine) RETURNING started_at
 """)
 HEARTBEAT = clocked("""
     UPDATE engines SET seen_at = :now WHERE engine_id = :id AND stopped_at IS NULL
@@ -45,7 +45,7 @@ GONE = clocked("""
     UPDATE engines SET stopped_at = :now
     WHERE engine_id = :id AND stopped_at IS NULL AND seen_at < :before
 """)
-ENGINE_COLUMNS = "engine_id, host, pid, data_dir, url, started_at, seen_at, stopped_at"
+ENGINE_COLUMNS = "engine_id, host, pid, data_dir, url, started_at, seen_at, stopped_at, machine"
 GET_ENGINE = f"SELECT {ENGINE_COLUMNS} FROM engines WHERE engine_id = ?"
 LIVE_ENGINES = f"""
     SELECT {ENGINE_COLUMNS} FROM engines WHERE stopped_at IS NULL ORDER BY started_at
@@ -74,13 +74,14 @@ def engine(row: sqlite3.Row | tuple[Any, ...]) -> EngineInfo:
 
 
 def register_engine(
-    tx: Tx, engine_id: str, host: str, pid: int, data_dir: str, url: str
+    tx: Tx, engine_id: str, host: str, pid: int, data_dir: str, url: str, machine: str = ""
 ) -> EngineInfo:
     """A new engine starts (no event: starts and clean stops are the engines table's; only an
     engine found gone is history, `engine_gone`)."""
     values = {"id": engine_id, "host": host, "pid": pid, "data_dir": data_dir, "url": url}
-    (started,) = tx.conn.execute(INSERT_ENGINE, {**values, "now": tx.now}).fetchone()
-    return EngineInfo(engine_id, host, pid, data_dir, url, float(started), float(started))
+    row = tx.conn.execute(INSERT_ENGINE, {**values, "machine": machine, "now": tx.now}).fetchone()
+    started = float(row[0])
+    return EngineInfo(engine_id, host, pid, data_dir, url, started, started, None, machine)
 
 
 def heartbeat(tx: Tx, engine_id: str) -> float | None:

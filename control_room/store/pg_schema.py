@@ -277,6 +277,10 @@ PG_MIGRATIONS: tuple[str, ...] = (
         revoked_at double precision
     );
     """,
+    # 13: the machine and PID namespace each engine runs in
+    f"""
+    ALTER TABLE engines ADD COLUMN machine {_T} NOT NULL DEFAULT '';
+    """,
 )
 """The PostgreSQL spelling of each SQLite migration after BASE_VERSION, in order: a new
 migration is written for both (tests/test_pg_store.py checks the counts match)."""

@@ -306,5 +306,10 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at REAL
     );
     """,
+    # version 13: the machine and PID namespace each engine runs in (engine/peers.py): another
+    # engine checks its pid only there, not on another machine or container with its host name
+    """
+    ALTER TABLE engines ADD COLUMN machine TEXT NOT NULL DEFAULT '';
+    """,
 )
 """Schema scripts in order; PRAGMA user_version records how many have been applied."""

@@ -24,7 +24,7 @@ from control_room.domain import (
     Task,
 )
 from control_room.store import rows, schema, sql
-from control_room.store.checks import check_alone, check_file, refuse_empty
+from control_room.store.checks import check_alone, check_file, refuse_empty, refuse_foreign
 from control_room.store.engine_store import EngineStore
 from control_room.store.feed import ChangeFeed
 from control_room.store.file_changes import LOOK_SECONDS, RegistryWatcher
@@ -138,10 +138,18 @@ class SqliteRegistry(
     async def _open(self) -> None:
         if not self._create:
             refuse_empty(self.path)
+        if self.path.is_dir():  # else SQLite's "unable to open", and a thread left behind
+            raise StoreError(f"registry {self.path}: is a directory, not a registry file")
         try:
-            self._db = await self._connect(
-                "journal_mode = WAL", f"synchronous = {self._synchronous}", "foreign_keys = ON"
-            )
+            self._db = await self._connect()
+            # before WAL mode, which would change another program's database file
+            await on_connection_thread(self._db, lambda conn: refuse_foreign(conn, self.path))
+            for pragma in (
+                "journal_mode = WAL",
+                f"synchronous = {self._synchronous}",
+                "foreign_keys = ON",
+            ):
+                await self._db.execute(f"PRAGMA {pragma}")
             if self._check_seconds is not None and self._check_later:
                 limit = self._check_seconds
                 self._verdict = asyncio.ensure_future(
