@@ -385,3 +385,31 @@ async def test_writes_take_their_time_from_the_database_server(
         assert abs(claimed[-1].at - server_now) < 60
     finally:
         await registry.close()
+
+
+async def test_a_registry_of_an_older_version_is_migrated_with_its_tasks(pg_url: str) -> None:
+    """A PostgreSQL registry made by an older Control Room (the base schema, before the later
+    migrations) is brought to the current version at open, in one transaction, its tasks kept."""
+    with psycopg.connect(pg_url, autocommit=True) as shell:
+        for script in pg_schema.scripts_after(0)[:2]:  # the SQLite functions, the base schema
+            shell.execute(script)
+        shell.execute(
+            "INSERT INTO control_room_schema (version) VALUES (%s)", (pg_schema.BASE_VERSION,)
+        )
+        shell.execute(SEED_INSERT)  # type: ignore[arg-type]
+    assert pg_schema.VERSION > pg_schema.BASE_VERSION, "this test needs a migration after BASE"
+    registry = await open_registry(pg_url)
+    try:
+        c = Coordinator(registry)
+        assert (await c.task("T-TEST-001")).title == "Create sample component"
+        with psycopg.connect(pg_url) as shell:
+            (version,) = shell.execute("SELECT version FROM control_room_schema").fetchone()
+            machine = shell.execute(
+                "SELECT 1 FROM information_schema.columns "
+                "WHERE table_name = 'engines' AND column_name = 'machine'"
+            ).fetchone()
+        assert version == pg_schema.VERSION == len(schema.MIGRATIONS) and machine
+        added = await c.add_task({"title": "after the migration"})
+        assert (await c.task(added.id)).status == "AVAILABLE"
+    finally:
+        await registry.close()
