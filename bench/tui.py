@@ -189,7 +189,13 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
             approvals = []
             waiting = [t for t in app.tasks.tasks.values() if t.status == "AWAITING_APPROVAL"]
-            for task in waiting[: args.presses]:
+            for press in range(args.presses):  # each waiting task again, once put back
+                task = waiting[press % len(waiting)]
+                if press >= len(waiting):
+                    await app.world.coordinator.await_approval(task.id, "again", "bench")
+                    while app.tasks.tasks[task.id].status != "AWAITING_APPROVAL":
+                        await asyncio.sleep(0.001)
+                    await asyncio.sleep(0.05)
                 app.tasks.move_cursor(row=app.tasks.get_row_index(task.id))
                 await pilot.pause(0)
                 pressed = time.perf_counter()
