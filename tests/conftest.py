@@ -96,6 +96,15 @@ def run_cli(
     )
 
 
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A data directory made by `control-room init` (a real CLI process)."""
+    data = tmp_path / "data"
+    result = run_cli("init", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    return data
+
+
 from tests.hooks import hook  # noqa: E402, F401 (a fixture for every test module)
 
 

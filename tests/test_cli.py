@@ -18,14 +18,6 @@ from control_room.config import DEFAULT_CONFIG, load_settings
 from tests.conftest import coordinator_at, run_cli
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    result = run_cli("init", data_dir=data)
-    assert result.returncode == 0, result.stderr
-    return data
-
-
 def snapshot(home: Path) -> tuple[list[tuple[object, ...]], int]:
     db = sqlite3.connect(home / "registry.db")
     try:

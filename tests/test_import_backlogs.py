@@ -20,14 +20,6 @@ BACKLOG = FIXTURES / "backlog-project"
 GH = FIXTURES / "gh-issues.json"
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    result = run_cli("init", data_dir=data)
-    assert result.returncode == 0, result.stderr
-    return data
-
-
 def tasks(home: Path) -> dict[str, dict[str, Any]]:
     listed = run_cli("task", "list", "--all", "--json", data_dir=home)
     assert listed.returncode == 0, listed.stderr

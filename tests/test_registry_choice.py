@@ -12,14 +12,6 @@ import pytest
 from tests.conftest import run_cli
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    result = run_cli("init", data_dir=data)
-    assert result.returncode == 0, result.stderr
-    return data
-
-
 def foreign_database(path: Path) -> str:
     """Someone else's SQLite database (not Control Room's); returns its digest."""
     db = sqlite3.connect(path)

@@ -71,16 +71,6 @@ class PostgresRegistry(SqliteRegistry):
         self._pool: ConnectionPool[Any] | None = None
         self._listener: psycopg.AsyncConnection[Any] | None = None
 
-    @classmethod
-    async def open(cls, url: Any, **options: Any) -> PostgresRegistry:  # type: ignore[override]
-        registry = cls(str(url), **options)
-        try:
-            await registry._open()
-        except BaseException:
-            await registry.close()
-            raise
-        return registry
-
     async def _open(self) -> None:
         conn = await asyncio.to_thread(connect, self.url)
         self._session = PgSession(self.url, conn, server_clock=self._server_clock)

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import aiosqlite
 
@@ -105,8 +105,10 @@ class SqliteRegistry(
         self._closer: asyncio.Future[None] | None = None
 
     @classmethod
-    async def open(cls, path: Path, **options: Any) -> SqliteRegistry:
-        registry = cls(path, **options)
+    async def open(cls, where: Any, **options: Any) -> Self:
+        """Open (and check, and migrate) the registry at `where` (a path here; a URL for
+        PostgresRegistry); closed again if any of that fails."""
+        registry = cls(where, **options)
         try:
             await registry._open()
         except BaseException:
