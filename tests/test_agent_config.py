@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from control_room.config import DEFAULT_CONFIG, load_settings
+from control_room.config import load_settings
+from control_room.default_config import DEFAULT_CONFIG
 from control_room.domain import InvalidInput
 from tests.conftest import run_cli
 from tests.serving import free_port

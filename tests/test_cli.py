@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from control_room.config import DEFAULT_CONFIG, load_settings
+from control_room.config import load_settings
+from control_room.default_config import DEFAULT_CONFIG
 from tests.conftest import coordinator_at, run_cli
 
 

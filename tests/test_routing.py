@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from control_room.config import DEFAULT_CONFIG, load_settings
+from control_room.config import load_settings
+from control_room.default_config import DEFAULT_CONFIG
 from control_room.domain import Decision, InvalidInput, Priority, RoutingDecision, Status, Task
 from control_room.domain.routing import (
     AgentType,

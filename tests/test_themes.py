@@ -10,7 +10,8 @@ import pytest
 from textual.app import App
 from textual.color import Color
 
-from control_room.config import DEFAULT_CONFIG, load_settings
+from control_room.config import load_settings
+from control_room.default_config import DEFAULT_CONFIG
 from control_room.domain import InvalidInput
 from control_room.tui.themes import DEFAULT_THEME, load_themes, remember_theme, themes_folder
 

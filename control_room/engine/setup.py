@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from control_room.config import (
-    DEFAULT_CONFIG,
     Home,
     Settings,
     load_settings,
     registry_location,
     with_registry,
 )
+from control_room.default_config import DEFAULT_CONFIG
 from control_room.domain import StoreError
 from control_room.domain.urls import is_postgres_url
 from control_room.engine import tokens
