@@ -33,7 +33,6 @@ from control_room.domain import (
 )
 from control_room.domain import specs as check
 from control_room.domain.edits import parse_edit
-from control_room.domain.engines import EngineInfo
 from control_room.domain.listing import Page, TaskFilter
 from control_room.domain.models import AgentStatus
 from control_room.domain.stats import Stats
@@ -42,13 +41,14 @@ from control_room.engine.front_door import FrontDoor
 from control_room.engine.loops import Loop
 from control_room.engine.permissions import PermissionDesk
 from control_room.engine.plans import PlanDesk
-from control_room.store import Registry, edit_ops, engine_ops, import_ops, keyed_ops, ops, run_ops
+from control_room.engine.shared_registry import SharedRegistry
+from control_room.store import Registry, edit_ops, import_ops, keyed_ops, ops, run_ops
 from control_room.store.routing_store import append_decisions
 
 MAX_EPOCH = 2**62
 
 
-class Coordinator(FrontDoor):
+class Coordinator(FrontDoor, SharedRegistry):
     def __init__(self, registry: Registry, *, lease_seconds: float = 300.0) -> None:
         self.registry = registry
         self.lease_seconds = lease_seconds
@@ -246,30 +246,6 @@ class Coordinator(FrontDoor):
         if agent is None or agent.status != "ACTIVE":
             return None
         return agent
-
-    async def operator_status(self, token: str) -> str | None:
-        """ACTIVE or REVOKED for an operator token the registry holds (of any data directory
-        sharing it), else None."""
-        if not isinstance(token, str) or not token:
-            return None
-        return await self.registry.operator_status(tokens.token_hash(token))
-
-    async def operators(self) -> list[dict[str, Any]]:
-        """The operator tokens registered (name, status, times; never the token)."""
-        return await self.registry.operators()
-
-    async def revoke_operator(self, name: str, actor: str = "operator") -> int:
-        return await self.registry.write(
-            engine_ops.revoke_operator, check.text(name, "name", 1000), actor
-        )
-
-    async def engines(self) -> list[EngineInfo]:
-        """The engines registered as running in the registry (control rooms sharing it)."""
-        return await self.registry.engines()
-
-    async def registry_time(self) -> float:
-        """The clock engines' heartbeats are stamped with (the database server's on PostgreSQL)."""
-        return await self.registry.registry_time()
 
     async def agents(self) -> list[Agent]:
         return await self.registry.list_agents()
