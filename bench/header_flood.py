@@ -10,11 +10,8 @@ the status the oversized requests got.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +20,7 @@ import httpx2
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from http_claims import free_port, wait_until_up  # noqa: E402
+from http_claims import fresh_serve  # noqa: E402
 
 
 def status_of(answer: bytes) -> str:
@@ -79,56 +76,42 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3.0, help="keep flooding this long")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "data"
-        script = Path(sys.executable).with_name("control-room")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
-        subprocess.run([str(script), "--data-dir", str(home), "init"], check=True, env=env,
-                       capture_output=True)  # fmt: skip
-        port = free_port()
-        server = subprocess.Popen(
-            [str(script), "--data-dir", str(home), "serve", "--port", str(port)], env=env
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(f"{url}/api/health")
-            quiet: list[float] = []
-            stop = threading.Event()
-            watcher = threading.Thread(target=health_latencies, args=(url, stop, quiet))
-            watcher.start()
-            time.sleep(1)
-            stop.set()
-            watcher.join()
-            during: list[float] = []
-            stop = threading.Event()
-            watcher = threading.Thread(target=health_latencies, args=(url, stop, during))
-            watcher.start()
-            head = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ".encode()
-            flood_until = time.monotonic() + args.seconds
-            attempts = 0
-            while True:  # one request after another for at least `seconds`
-                status, took = oversized(port, head, args.mb << 20)
-                attempts += 1
-                if time.monotonic() > flood_until:
-                    break
-            stop.set()
-            watcher.join()
-            print(f"{attempts} x {args.mb} MB header: {status!r}, the last after {took:.2f} s")
-            for name, xs in (("idle", quiet), (f"during the {args.mb} MB header", during)):
-                xs.sort()
-                print(
-                    f"health {name}: {len(xs)} requests, p50 {xs[len(xs) // 2] * 1000:.1f} ms, "
-                    f"max {xs[-1] * 1000:.1f} ms"
-                )
-            many = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
-            many += b"".join(b"x-h%d: v\r\n" % i for i in range(2000))
-            status, took = oversized(port, many + b"x-last: ", 0)
-            print(f"2,000 headers: {status!r}")
-            alive = httpx2.get(f"{url}/api/health", timeout=10).status_code
-            print(f"health afterwards: {alive}; serve RSS {rss_mb(server.pid):.0f} MB")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with fresh_serve() as (_, url, server):
+        port = int(url.rsplit(":", 1)[1])
+        quiet: list[float] = []
+        stop = threading.Event()
+        watcher = threading.Thread(target=health_latencies, args=(url, stop, quiet))
+        watcher.start()
+        time.sleep(1)
+        stop.set()
+        watcher.join()
+        during: list[float] = []
+        stop = threading.Event()
+        watcher = threading.Thread(target=health_latencies, args=(url, stop, during))
+        watcher.start()
+        head = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ".encode()
+        flood_until = time.monotonic() + args.seconds
+        attempts = 0
+        while True:  # one request after another for at least `seconds`
+            status, took = oversized(port, head, args.mb << 20)
+            attempts += 1
+            if time.monotonic() > flood_until:
+                break
+        stop.set()
+        watcher.join()
+        print(f"{attempts} x {args.mb} MB header: {status!r}, the last after {took:.2f} s")
+        for name, xs in (("idle", quiet), (f"during the {args.mb} MB header", during)):
+            xs.sort()
+            print(
+                f"health {name}: {len(xs)} requests, p50 {xs[len(xs) // 2] * 1000:.1f} ms, "
+                f"max {xs[-1] * 1000:.1f} ms"
+            )
+        many = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+        many += b"".join(b"x-h%d: v\r\n" % i for i in range(2000))
+        status, took = oversized(port, many + b"x-last: ", 0)
+        print(f"2,000 headers: {status!r}")
+        alive = httpx2.get(f"{url}/api/health", timeout=10).status_code
+        print(f"health afterwards: {alive}; serve RSS {rss_mb(server.pid):.0f} MB")
 
 
 def rss_mb(pid: int) -> float:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -67,6 +68,29 @@ def wait_until_up(url: str) -> None:
         except httpx2.HTTPError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def fresh_serve() -> Iterator[tuple[Path, str, subprocess.Popen[bytes]]]:
+    """A real `control-room serve` on a new data directory in a temporary folder, on a free
+    loopback port: (data directory, base URL, its process); stopped at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "data"
+        script = Path(sys.executable).with_name("control-room")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
+        subprocess.run([str(script), "--data-dir", str(home), "init"], check=True, env=env,
+                       capture_output=True)  # fmt: skip
+        port = free_port()
+        server = subprocess.Popen(
+            [str(script), "--data-dir", str(home), "serve", "--port", str(port)], env=env
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(f"{url}/api/health")
+            yield home, url, server
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 async def fill(home: Home, tasks: int) -> None:

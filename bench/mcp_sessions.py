@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import httpx2
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from header_flood import rss_mb  # noqa: E402
-from http_claims import free_port, wait_until_up  # noqa: E402
+from http_claims import fresh_serve  # noqa: E402
 
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE = {
@@ -66,39 +63,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=3000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "data"
-        script = Path(sys.executable).with_name("control-room")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROL_ROOM")}
-        subprocess.run([str(script), "--data-dir", str(home), "init"], check=True, env=env,
-                       capture_output=True)  # fmt: skip
-        port = free_port()
-        server = subprocess.Popen(
-            [str(script), "--data-dir", str(home), "serve", "--port", str(port)], env=env
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(f"{url}/api/health")
-            operator = (home / "operator.token").read_text().strip()
-            joined = httpx2.post(
-                f"{url}/api/agents", json={"name": "bench", "capabilities": ["*"]},
-                headers={"Authorization": f"Bearer {operator}"},
-            )  # fmt: skip
-            token = joined.json()["token"]
-            asyncio.run(open_sessions(url, token, 20))  # warm up imports and caches
-            before = rss_mb(server.pid)
-            started = time.monotonic()
-            ids = asyncio.run(open_sessions(url, token, args.sessions))
-            took = time.monotonic() - started
-            after = rss_mb(server.pid)
-            print(f"{args.sessions} initializes in {took:.1f} s")
-            grown = after - before
-            print(f"serve RSS: {before:.0f} MB before, {after:.0f} MB after (+{grown:.0f})")
-            probe = ids[:50] + ids[-50:]
-            print(f"alive: {asyncio.run(alive(url, token, probe))} of the first and last 50")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with fresh_serve() as (home, url, server):
+        operator = (home / "operator.token").read_text().strip()
+        joined = httpx2.post(
+            f"{url}/api/agents", json={"name": "bench", "capabilities": ["*"]},
+            headers={"Authorization": f"Bearer {operator}"},
+        )  # fmt: skip
+        token = joined.json()["token"]
+        asyncio.run(open_sessions(url, token, 20))  # warm up imports and caches
+        before = rss_mb(server.pid)
+        started = time.monotonic()
+        ids = asyncio.run(open_sessions(url, token, args.sessions))
+        took = time.monotonic() - started
+        after = rss_mb(server.pid)
+        print(f"{args.sessions} initializes in {took:.1f} s")
+        grown = after - before
+        print(f"serve RSS: {before:.0f} MB before, {after:.0f} MB after (+{grown:.0f})")
+        probe = ids[:50] + ids[-50:]
+        print(f"alive: {asyncio.run(alive(url, token, probe))} of the first and last 50")
 
 
 if __name__ == "__main__":
