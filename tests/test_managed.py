@@ -153,3 +153,22 @@ async def test_an_adopted_managed_agent_keeps_its_lease_and_is_released_when_it_
     finally:
         agent.kill()
         agent.wait()
+
+
+def test_a_traceback_printed_at_exit_after_success_is_not_the_summary(tmp_path: Path) -> None:
+    """aider, succeeding, sometimes prints an event loop's error while it shuts down: the
+    summary is what it said before (seen in CI: the summary was the traceback's tail)."""
+    report = tmp_path / "report.log"
+    noise = (
+        "Exception ignored in: <function BaseEventLoop.__del__ at 0x7f>\n"
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/asyncio/selector_events.py", line 91, in close\n'
+        "    self._close_self_pipe()\n"
+        "ValueError: Invalid file descriptor: -1\n"
+    )
+    report.write_text("Applied edit to greeting.txt\nI changed the greeting.\n" + noise)
+    assert output_tail(report, succeeded=True).endswith("I changed the greeting.")
+    assert output_tail(report).endswith("Invalid file descriptor: -1")  # a failure keeps it
+    midway = "Traceback (most recent call last):\n  File x\nKeyError: 1\nRecovered; all done.\n"
+    report.write_text(midway)
+    assert output_tail(report, succeeded=True).endswith("Recovered; all done.")

@@ -52,15 +52,37 @@ def clean_output(text: str) -> list[str]:
     return lines
 
 
-def output_tail(report: Path, lines: int = TAIL_LINES, limit: int = TAIL_CHARS) -> str:
-    """The last `lines` lines of an agent's output (at most `limit` characters), cleaned."""
+_TRACEBACK_START = ("Traceback (most recent call last):", "Exception ignored in")
+_TRACEBACK_LINE = re.compile(r"^(\s|During handling|The above exception|[A-Za-z_][\w.]*(:.*)?$)")
+
+
+def without_trailing_traceback(lines: list[str]) -> list[str]:
+    """`lines` without a Python traceback that ends them (a program that succeeded may print one
+    while shutting down, e.g. from an event loop closed twice: noise, not its summary)."""
+    starts = [i for i, line in enumerate(lines) if line.startswith(_TRACEBACK_START)]
+    for start in reversed(starts):
+        if all(not line or _TRACEBACK_LINE.match(line) for line in lines[start + 1 :]):
+            lines = lines[:start]
+        else:
+            break
+    return lines
+
+
+def output_tail(
+    report: Path, lines: int = TAIL_LINES, limit: int = TAIL_CHARS, *, succeeded: bool = False
+) -> str:
+    """The last `lines` lines of an agent's output (at most `limit` characters), cleaned; after
+    a success, without a traceback printed at exit."""
     try:
         with report.open("rb") as handle:
             handle.seek(max(0, handle.seek(0, os.SEEK_END) - READ_BYTES))
             data = handle.read()
     except OSError:
         return ""
-    text = "\n".join(clean_output(data.decode(errors="replace"))[-lines:])
+    cleaned = clean_output(data.decode(errors="replace"))
+    if succeeded:
+        cleaned = without_trailing_traceback(cleaned)
+    text = "\n".join(cleaned[-lines:])
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
@@ -175,7 +197,7 @@ class Managed:
         """The process ended: hand in on exit 0, release otherwise (with the reason). A task
         it no longer holds (cancelled, lease lost) is left alone."""
         await self.stop()
-        tail = output_tail(report)
+        tail = output_tail(report, succeeded=code == 0)
         try:
             if code == 0:
                 base = await task_base(self.workdir, self.project, self.start_commit)
